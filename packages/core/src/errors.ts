@@ -1,0 +1,136 @@
+/**
+ * Every error this project throws on purpose is a `SocketServerError` with a stable string `code`.
+ * The table of codes (code, cause, fix) lives in `docs/errors.md`; keep the two in step.
+ */
+export type ErrorCode =
+  | 'SOCKSRV_INVALID_ARGUMENT'
+  | 'SOCKSRV_BIND_FAILED'
+  | 'SOCKSRV_REUSE_PORT_UNSUPPORTED'
+  | 'SOCKSRV_ALREADY_SERVING'
+  | 'SOCKSRV_SERVER_CLOSED'
+  | 'SOCKSRV_QUEUE_FULL'
+  | 'SOCKSRV_TIMEOUT'
+  | 'SOCKSRV_CONNECTION_CLOSED'
+  | 'SOCKSRV_LINE_TOO_LONG'
+  | 'SOCKSRV_FRAME_TOO_LARGE'
+  | 'SOCKSRV_READ_LIMIT'
+
+export class SocketServerError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A constructor argument or option is out of range or of the wrong kind. */
+export class InvalidArgumentError extends SocketServerError {
+  constructor(message: string) {
+    super('SOCKSRV_INVALID_ARGUMENT', message)
+  }
+}
+
+/** Binding or listening failed; `cause` is the system error and `errno` its code (e.g. `EADDRINUSE`). */
+export class BindError extends SocketServerError {
+  readonly errno: string | undefined
+  readonly address: unknown
+  constructor(address: unknown, cause: unknown) {
+    const errno = (cause as NodeJS.ErrnoException | undefined)?.code
+    super(
+      'SOCKSRV_BIND_FAILED',
+      `cannot bind ${formatAddress(address)}: ${(cause as Error)?.message ?? cause}`,
+      {
+        cause,
+      },
+    )
+    this.errno = errno
+    this.address = address
+  }
+}
+
+/** `allowReusePort` was asked for on a runtime or platform that cannot honour it. */
+export class ReusePortUnsupportedError extends SocketServerError {
+  constructor(detail: string) {
+    super('SOCKSRV_REUSE_PORT_UNSUPPORTED', `allowReusePort is not supported here: ${detail}`)
+  }
+}
+
+/** `serveForever()` or `handleRequest()` was called while the server is already serving. */
+export class AlreadyServingError extends SocketServerError {
+  constructor() {
+    super('SOCKSRV_ALREADY_SERVING', 'the server is already serving; call shutdown() first')
+  }
+}
+
+/** The server was closed with `serverClose()`; it cannot serve or bind again. */
+export class ServerClosedError extends SocketServerError {
+  constructor() {
+    super('SOCKSRV_SERVER_CLOSED', 'the server is closed')
+  }
+}
+
+/** A request was dropped because `maxQueuedRequests` requests were already waiting. */
+export class QueueFullError extends SocketServerError {
+  constructor(limit: number) {
+    super('SOCKSRV_QUEUE_FULL', `request dropped: ${limit} requests already waiting (maxQueuedRequests)`)
+  }
+}
+
+/** A read or write waited longer than the handler's `timeout`. */
+export class SocketTimeoutError extends SocketServerError {
+  constructor(operation: 'read' | 'write', ms: number) {
+    super('SOCKSRV_TIMEOUT', `${operation} timed out after ${ms} ms`)
+  }
+}
+
+/** Writing to a connection that is closed or was reset by the peer. */
+export class ConnectionClosedError extends SocketServerError {
+  constructor(cause?: unknown) {
+    super(
+      'SOCKSRV_CONNECTION_CLOSED',
+      'the connection is closed',
+      cause === undefined ? undefined : { cause },
+    )
+  }
+}
+
+/** A line exceeded its maximum length before a newline arrived (Netty: TooLongFrameException). */
+export class LineTooLongError extends SocketServerError {
+  readonly limit: number
+  constructor(limit: number) {
+    super('SOCKSRV_LINE_TOO_LONG', `line longer than ${limit} bytes`)
+    this.limit = limit
+  }
+}
+
+/** A length-prefixed frame declared a size above `maxFrameSize`. */
+export class FrameTooLargeError extends SocketServerError {
+  readonly limit: number
+  readonly declared: number
+  constructor(declared: number, limit: number) {
+    super('SOCKSRV_FRAME_TOO_LARGE', `frame of ${declared} bytes exceeds maxFrameSize ${limit}`)
+    this.limit = limit
+    this.declared = declared
+  }
+}
+
+/** `read()` to end of stream would have buffered more than `maxReadSize` bytes. */
+export class ReadLimitError extends SocketServerError {
+  readonly limit: number
+  constructor(limit: number) {
+    super('SOCKSRV_READ_LIMIT', `more than ${limit} bytes before end of stream (maxReadSize)`)
+    this.limit = limit
+  }
+}
+
+export function formatAddress(address: unknown): string {
+  if (typeof address === 'string') return JSON.stringify(address.replace(/^\0/, '@'))
+  if (Array.isArray(address)) return formatAddress({ host: address[0], port: address[1] })
+  if (address && typeof address === 'object') {
+    const a = address as { host?: string; address?: string; port?: number }
+    const host = a.host ?? a.address ?? '?'
+    return host.includes(':') ? `[${host}]:${a.port}` : `${host}:${a.port}`
+  }
+  return String(address)
+}

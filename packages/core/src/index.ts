@@ -1,0 +1,31 @@
+export { type ChannelName, channels } from './channels.js'
+export {
+  AlreadyServingError,
+  BindError,
+  ConnectionClosedError,
+  type ErrorCode,
+  FrameTooLargeError,
+  formatAddress,
+  InvalidArgumentError,
+  LineTooLongError,
+  QueueFullError,
+  ReadLimitError,
+  ReusePortUnsupportedError,
+  ServerClosedError,
+  SocketServerError,
+  SocketTimeoutError,
+} from './errors.js'
+export { EventLoopMixIn, type EventLoopServer, type ServerConstructor } from './event-loop.js'
+export { BaseRequestHandler, type RequestHandler, type RequestHandlerClass, runHandler } from './handler.js'
+export { reportListenerError } from './listener-errors.js'
+export { RequestQueue } from './request-queue.js'
+export { RequestTracker } from './request-tracker.js'
+export {
+  type AddressFamily,
+  BaseServer,
+  type BaseServerOptions,
+  type ServeForeverOptions,
+  type ShutdownGracefullyOptions,
+  type SocketType,
+} from './server.js'
+export { type ShutdownOnSignalsOptions, shutdownOnSignals } from './signals.js'

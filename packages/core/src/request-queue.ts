@@ -1,0 +1,84 @@
+/**
+ * The requests a transport has received and the serve loop has not taken yet: Python's listen
+ * backlog (stream) or socket receive buffer (datagram). Node accepts and reads eagerly, so the
+ * waiting happens here, bounded by `capacity`.
+ */
+export class RequestQueue<T> {
+  #items: T[] = []
+  #head = 0
+  #waiter: ((ready: boolean) => void) | undefined
+  #timer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(public capacity: number) {}
+
+  get length(): number {
+    return this.#items.length - this.#head
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Adds an item; returns false (and keeps nothing) when the queue is full or closed. */
+  push(item: T): boolean {
+    if (this.#closed || this.length >= this.capacity) return false
+    this.#items.push(item)
+    this.#settle(true)
+    return true
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined
+    const item = this.#items[this.#head]
+    this.#items[this.#head++] = undefined as T
+    // Compact now and then instead of Array#shift() on every take.
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+    return item
+  }
+
+  /**
+   * Resolves true as soon as an item is waiting, false after `timeoutMs` (null: never) or when
+   * `wake()`/`close()` is called. One waiter at a time: the serve loop.
+   */
+  wait(timeoutMs: number | null): Promise<boolean> | boolean {
+    if (this.length > 0) return true
+    if (this.#closed) return false
+    this.#settle(false)
+    return new Promise<boolean>((resolve) => {
+      this.#waiter = resolve
+      if (timeoutMs !== null && Number.isFinite(timeoutMs)) {
+        this.#timer = setTimeout(() => this.#settle(false), Math.max(0, timeoutMs))
+      }
+    })
+  }
+
+  /** Ends the current wait with false (used by shutdown()). */
+  wake(): void {
+    this.#settle(false)
+  }
+
+  /** Refuses new items and returns the ones still waiting, for the caller to close. */
+  close(): T[] {
+    this.#closed = true
+    const rest = this.#items.slice(this.#head)
+    this.#items = []
+    this.#head = 0
+    this.#settle(false)
+    return rest
+  }
+
+  #settle(ready: boolean): void {
+    const waiter = this.#waiter
+    if (!waiter) return
+    this.#waiter = undefined
+    if (this.#timer) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
+    waiter(ready)
+  }
+}

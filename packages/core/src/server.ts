@@ -1,0 +1,443 @@
+import { performance } from 'node:perf_hooks'
+import { channels } from './channels.js'
+import {
+  AlreadyServingError,
+  formatAddress,
+  InvalidArgumentError,
+  QueueFullError,
+  ServerClosedError,
+} from './errors.js'
+import { type RequestHandlerClass, runHandler } from './handler.js'
+import { RequestQueue } from './request-queue.js'
+import { RequestTracker } from './request-tracker.js'
+
+export type AddressFamily = 'IPv4' | 'IPv6' | 'Unix'
+export type SocketType = 'stream' | 'dgram'
+
+/** Options every server takes; each one is also a public field of the same name. */
+export interface BaseServerOptions {
+  /** Bind and listen right away (a microtask after construction). Default: `true`. */
+  bindAndActivate?: boolean
+  /** How long `handleRequest()` waits for a request before `handleTimeout()`, in ms. `null` waits forever. Default: `null`. */
+  timeout?: number | null
+  /** `serverClose()` waits for requests still being processed. Default: `true`. */
+  blockOnClose?: boolean
+  /** Set `SO_REUSEADDR` before binding. Default: `false` (see the transport's README for what Node allows). */
+  allowReuseAddress?: boolean
+  /** Set `SO_REUSEPORT` before binding (Node >= 22.12 on Linux). Default: `false`. */
+  allowReusePort?: boolean
+  /** Listen backlog passed to the kernel. Default: `5`, as in Python. */
+  requestQueueSize?: number
+  /** Requests received but not yet taken by the serve loop; past this, new ones are dropped. Default: `1024`. */
+  maxQueuedRequests?: number
+}
+
+export interface ServeForeverOptions {
+  /** How often the loop wakes to run `serviceActions()` when no request arrives, in ms. Default: `500`. */
+  pollInterval?: number
+}
+
+export interface ShutdownGracefullyOptions {
+  /** How long in-flight requests may run before they are cut short, in ms. Default: `10000`. */
+  timeout?: number
+}
+
+const RESOLVED = Promise.resolve()
+
+/**
+ * Python's `BaseServer`: the serve loop and every hook, independent of the transport. A transport
+ * subclass binds (`serverBind`/`serverActivate`), feeds received requests to `enqueueRequest()`,
+ * closes them (`shutdownRequest`/`closeRequest`) and its listener (`closeListener`). A concurrency
+ * mode overrides `processRequest` and reports its work with `trackRequest`.
+ */
+export abstract class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddress = unknown> {
+  timeout: number | null = null
+  blockOnClose = true
+  allowReuseAddress = false
+  allowReusePort = false
+  requestQueueSize = 5
+  maxQueuedRequests = 1024
+  abstract readonly addressFamily: AddressFamily | undefined
+  abstract readonly socketType: SocketType
+
+  /** The address asked for until bound; then the real one (port 0 resolved). */
+  serverAddress: ServerAddress
+  readonly RequestHandlerClass: RequestHandlerClass<Request, ClientAddress, any>
+
+  readonly #queue: RequestQueue<[Request, ClientAddress]>
+  readonly #active = new RequestTracker<Request>()
+  #bound: Promise<void> | undefined
+  #serving = false
+  #shutdownRequested = false
+  #stopped: Promise<void> = RESOLVED
+  #wakeLoop: (() => void) | undefined
+  #closing: Promise<void> | undefined
+
+  constructor(
+    serverAddress: ServerAddress,
+    RequestHandlerClass: RequestHandlerClass<Request, ClientAddress, any>,
+    options: BaseServerOptions = {},
+  ) {
+    if (typeof RequestHandlerClass !== 'function') {
+      throw new InvalidArgumentError('RequestHandlerClass must be a class (a constructor function)')
+    }
+    this.serverAddress = serverAddress
+    this.RequestHandlerClass = RequestHandlerClass
+    const { bindAndActivate = true, ...fields } = options
+    for (const [key, value] of Object.entries(fields)) {
+      if (value !== undefined) (this as Record<string, unknown>)[key] = value
+    }
+    this.#queue = new RequestQueue(this.maxQueuedRequests)
+    // Deferred so that subclass constructors and field initialisers have run before serverBind().
+    if (bindAndActivate) {
+      this.#bound = RESOLVED.then(() => this.#bindAndActivate())
+      this.#bound.catch(() => {}) // surfaced by create() and serveForever()
+    }
+  }
+
+  /**
+   * Constructs, binds and activates a server; resolves once it listens, or rejects with the bind
+   * error after closing everything it opened.
+   */
+  static async create<S extends BaseServer<any, any, any>, A extends unknown[]>(
+    this: new (
+      ...args: A
+    ) => S,
+    ...args: A
+  ): Promise<S> {
+    const options = (args[2] ?? {}) as BaseServerOptions
+    args[2] = { ...options, bindAndActivate: true }
+    const server = new this(...args)
+    await server.#bound
+    return server
+  }
+
+  async #bindAndActivate(): Promise<void> {
+    if (this.#closing) throw new ServerClosedError()
+    try {
+      await this.serverBind()
+      await this.serverActivate()
+    } catch (error) {
+      await this.serverClose()
+      throw error
+    }
+    if (channels.serverListening.hasSubscribers) {
+      channels.serverListening.publish({ server: this, address: this.serverAddress })
+    }
+  }
+
+  /** Whether `serverClose()` has been called. */
+  get closed(): boolean {
+    return this.#closing !== undefined
+  }
+
+  /** Requests being processed right now. */
+  get activeRequestCount(): number {
+    return this.#active.size
+  }
+
+  /** Requests received and waiting for the serve loop. */
+  get queuedRequestCount(): number {
+    return this.#queue.length
+  }
+
+  // --- hooks a transport implements -------------------------------------------------------------
+
+  /** Binds the socket to `serverAddress` and records the real address there. */
+  abstract serverBind(): Promise<void> | void
+  /** Starts listening (stream) or receiving (datagram). */
+  abstract serverActivate(): Promise<void> | void
+  /** Closes the listening socket; called once by `serverClose()`. */
+  protected abstract closeListener(): Promise<void> | void
+  /** Closes one request's socket (Python's `close_request`). */
+  abstract closeRequest(request: Request): void
+
+  /** Half-closes then closes a request (Python's `shutdown_request`); the base just closes it. */
+  shutdownRequest(request: Request): void {
+    this.closeRequest(request)
+  }
+
+  /** Closes a request right away, dropping what it had left to send; used when cutting requests short. */
+  protected abortRequest(request: Request): void {
+    this.closeRequest(request)
+  }
+
+  /**
+   * Hands a received request to the serve loop. Returns false, after closing it, when the
+   * server is closed or `maxQueuedRequests` requests are already waiting.
+   */
+  protected enqueueRequest(request: Request, clientAddress: ClientAddress): boolean {
+    this.#queue.capacity = this.maxQueuedRequests
+    if (this.#queue.push([request, clientAddress])) return true
+    const reason = this.#queue.closed ? new ServerClosedError() : new QueueFullError(this.maxQueuedRequests)
+    if (channels.requestDropped.hasSubscribers) {
+      channels.requestDropped.publish({ server: this, request, clientAddress, reason })
+    }
+    this.#closeQuietly(request)
+    return false
+  }
+
+  // --- hooks a user or a concurrency mode may override ------------------------------------------
+
+  /** Takes the next received request (Python's `get_request`, `accept()` for stream servers). */
+  getRequest(): [Request, ClientAddress] | Promise<[Request, ClientAddress]> {
+    const item = this.#queue.shift()
+    if (!item) throw new Error('no request waiting')
+    return item
+  }
+
+  /** Return false to refuse a request: it is shut down without being processed. */
+  verifyRequest(_request: Request, _clientAddress: ClientAddress): boolean | Promise<boolean> {
+    return true
+  }
+
+  /**
+   * Processes one request. Here, as in Python's `BaseServer`, the loop waits for it: one request
+   * at a time. Concurrency modes override this and report their work with `trackRequest()`.
+   */
+  processRequest(request: Request, clientAddress: ClientAddress): Promise<void> | void {
+    return this.trackRequest(request, clientAddress, this.#processNow(request, clientAddress))
+  }
+
+  async #processNow(request: Request, clientAddress: ClientAddress): Promise<void> {
+    await this.finishRequest(request, clientAddress)
+    this.shutdownRequest(request)
+  }
+
+  /** Runs the handler class on the request: `setup()`, `handle()`, `finish()`. */
+  async finishRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
+    await runHandler(new this.RequestHandlerClass(request, clientAddress, this))
+  }
+
+  /** Called with every error a request raises; prints it as Python does. The server keeps serving. */
+  handleError(_request: Request, clientAddress: ClientAddress, error: unknown): void | Promise<void> {
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
+    process.stderr.write(
+      `${'-'.repeat(40)}\nException occurred during processing of request from ${formatAddress(clientAddress)}\n${detail}\n${'-'.repeat(40)}\n`,
+    )
+  }
+
+  /** Called by `handleRequest()` when no request arrived within `timeout`. */
+  handleTimeout(): void | Promise<void> {}
+
+  /** Called once per turn of the serve loop (at least every `pollInterval`). */
+  serviceActions(): void | Promise<void> {}
+
+  // --- the serve loop ---------------------------------------------------------------------------
+
+  /** Serves requests until `shutdown()`; resolves when the loop has stopped. */
+  async serveForever({ pollInterval = 500 }: ServeForeverOptions = {}): Promise<void> {
+    this.#enterLoop()
+    let wake!: () => void
+    const shutdownSignal = new Promise<void>((resolve) => (wake = resolve))
+    let stopped!: () => void
+    this.#stopped = new Promise<void>((resolve) => (stopped = resolve))
+    this.#wakeLoop = wake
+    try {
+      if (this.#bound) await this.#bound
+      while (!this.#shutdownRequested) {
+        const ready = await this.#queue.wait(pollInterval)
+        if (this.#shutdownRequested) break
+        if (ready) {
+          const handled = this.#handleRequestNoblock()
+          // A request still running when shutdown() is called keeps running (serverClose() waits for
+          // it); the loop itself stops at once, so shutdown() from inside a handler cannot deadlock.
+          await Promise.race([handled, shutdownSignal])
+        }
+        const actions = this.serviceActions()
+        if (actions) await actions
+      }
+    } finally {
+      this.#serving = false
+      this.#shutdownRequested = false
+      this.#wakeLoop = undefined
+      stopped()
+    }
+  }
+
+  /** Stops `serveForever()`; resolves once its loop has stopped. Does nothing when not serving. */
+  shutdown(): Promise<void> {
+    if (!this.#serving) return RESOLVED
+    this.#shutdownRequested = true
+    this.#queue.wake()
+    this.#wakeLoop?.()
+    return this.#stopped
+  }
+
+  /** Handles exactly one request, or calls `handleTimeout()` if none arrives within `timeout`. */
+  async handleRequest(): Promise<void> {
+    this.#enterLoop()
+    try {
+      if (this.#bound) await this.#bound
+      const ready = await this.#queue.wait(this.timeout)
+      if (ready) await this.#handleRequestNoblock()
+      else if (!this.closed) await this.handleTimeout()
+    } finally {
+      this.#serving = false
+      this.#shutdownRequested = false
+    }
+  }
+
+  #enterLoop(): void {
+    if (this.#closing) throw new ServerClosedError()
+    if (this.#serving) throw new AlreadyServingError()
+    this.#serving = true
+    this.#shutdownRequested = false
+  }
+
+  async #handleRequestNoblock(): Promise<void> {
+    let request: Request
+    let clientAddress: ClientAddress
+    try {
+      ;[request, clientAddress] = await this.getRequest()
+    } catch {
+      return // Python: an accept() that fails is skipped
+    }
+    let verified: boolean
+    try {
+      verified = await this.verifyRequest(request, clientAddress)
+    } catch (error) {
+      await this.reportError(request, clientAddress, error)
+      verified = false
+    }
+    if (!verified) {
+      if (channels.requestDropped.hasSubscribers) {
+        channels.requestDropped.publish({ server: this, request, clientAddress, reason: 'verifyRequest' })
+      }
+      this.#shutdownQuietly(request)
+      return
+    }
+    if (channels.requestStart.hasSubscribers) {
+      channels.requestStart.publish({ server: this, request, clientAddress })
+    }
+    try {
+      await this.processRequest(request, clientAddress)
+    } catch (error) {
+      await this.reportError(request, clientAddress, error)
+      this.#shutdownQuietly(request)
+    }
+  }
+
+  // --- what concurrency modes build on ------------------------------------------------------------
+
+  /**
+   * Records `work` as the processing of `request`: `serverClose()` waits for it (with
+   * `blockOnClose`), `shutdownGracefully()` can cut it short, and `request:end` is published when
+   * it settles. Returns `work`.
+   */
+  protected trackRequest(request: Request, clientAddress: ClientAddress, work: Promise<void>): Promise<void> {
+    this.#active.add(request)
+    const start = channels.requestEnd.hasSubscribers ? performance.now() : 0
+    const done = () => {
+      this.#active.delete(request)
+      if (channels.requestEnd.hasSubscribers) {
+        channels.requestEnd.publish({
+          server: this,
+          request,
+          clientAddress,
+          durationMs: start ? performance.now() - start : undefined,
+        })
+      }
+    }
+    return work.then(done, (error: unknown) => {
+      done()
+      throw error
+    })
+  }
+
+  /** Resolves once fewer than `limit` requests are being processed. */
+  protected whenActiveBelow(limit: number): Promise<void> {
+    return this.#active.whenBelow(limit)
+  }
+
+  /** Publishes `error` and passes it to `handleError()`; an error thrown by `handleError` itself is printed, never propagated. */
+  protected async reportError(request: Request, clientAddress: ClientAddress, error: unknown): Promise<void> {
+    if (channels.requestError.hasSubscribers) {
+      channels.requestError.publish({ server: this, request, clientAddress, error })
+    }
+    try {
+      await this.handleError(request, clientAddress, error)
+    } catch (failure) {
+      process.stderr.write(`socketserver: handleError() threw: ${(failure as Error)?.stack ?? failure}\n`)
+    }
+  }
+
+  #shutdownQuietly(request: Request): void {
+    try {
+      this.shutdownRequest(request)
+    } catch {
+      // already closed
+    }
+  }
+
+  #closeQuietly(request: Request): void {
+    try {
+      this.abortRequest(request)
+    } catch {
+      // already closed
+    }
+  }
+
+  // --- closing ------------------------------------------------------------------------------------
+
+  /**
+   * Closes the listening socket and every request still waiting in the queue; with `blockOnClose`,
+   * resolves once the requests being processed have finished. Idempotent.
+   */
+  serverClose(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    if (channels.serverClose.hasSubscribers) channels.serverClose.publish({ server: this })
+    if (this.#serving) {
+      this.#shutdownRequested = true
+      this.#wakeLoop?.()
+    }
+    for (const [request] of this.#queue.close()) this.#closeQuietly(request)
+    await this.closeListener()
+    if (this.blockOnClose) await this.#active.idle()
+  }
+
+  /** Cuts short every request being processed (closes its socket); returns how many. */
+  abortRequests(): number {
+    let count = 0
+    for (const request of [...this.#active.requests()]) {
+      this.#closeQuietly(request)
+      count++
+    }
+    return count
+  }
+
+  /**
+   * Stops serving, closes the listener, lets in-flight requests finish for up to `timeout` ms,
+   * then cuts the rest short. Resolves with how many were cut short.
+   */
+  async shutdownGracefully({
+    timeout = 10_000,
+  }: ShutdownGracefullyOptions = {}): Promise<{ aborted: number }> {
+    const finished = Promise.all([this.shutdown(), this.serverClose(), this.#active.idle()])
+    if (await settlesWithin(finished, timeout)) return { aborted: 0 }
+    const aborted = this.abortRequests()
+    await settlesWithin(finished, 2_000)
+    return { aborted }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown()
+    await this.serverClose()
+  }
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false)
+  })
+  try {
+    return await Promise.race([promise.then(() => true), timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
+}

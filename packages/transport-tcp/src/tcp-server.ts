@@ -1,0 +1,137 @@
+import net from 'node:net'
+import {
+  BaseServer,
+  type BaseServerOptions,
+  BindError,
+  EventLoopMixIn,
+  type RequestHandlerClass,
+  ReusePortUnsupportedError,
+  reportListenerError,
+} from '@socketserver/core'
+import { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './address.js'
+
+export interface TCPServerOptions extends BaseServerOptions {
+  /** How long closing a request waits for its unsent data to reach the kernel before dropping it, in ms. Default: `30000`. */
+  closeTimeout?: number
+}
+
+const ignore = () => {}
+
+/**
+ * Python's `TCPServer`: one request (connection) at a time, in the order they arrive. Use
+ * `EventLoopTCPServer` to serve many connections at once on the event loop.
+ *
+ * The request is the accepted `net.Socket`; the client address is `{ address, port, family }`.
+ */
+export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> {
+  readonly socketType = 'stream' as const
+  addressFamily: 'IPv4' | 'IPv6' | undefined
+  closeTimeout = 30_000
+  /** The listening `net.Server` (Python's `server.socket`), once bound. */
+  socket: net.Server | undefined
+  /**
+   * Accept connections without reading from them, so that a concurrency mode can pass the socket
+   * on with no byte read in this process. Read once, at bind.
+   */
+  protected pauseOnAccept = false
+
+  constructor(
+    serverAddress: InetAddressInput,
+    RequestHandlerClass: RequestHandlerClass<net.Socket, InetAddress, any>,
+    options?: TCPServerOptions,
+  ) {
+    const address = toInetAddress(serverAddress)
+    super(address, RequestHandlerClass, options)
+    this.addressFamily = address.family
+  }
+
+  override async serverBind(): Promise<void> {
+    const requested = this.serverAddress
+    if (this.allowReusePort) {
+      const { supported, detail } = reusePortSupport()
+      if (!supported) throw new ReusePortUnsupportedError(detail)
+    }
+    const server = net.createServer({ pauseOnConnect: this.pauseOnAccept })
+    server.on('connection', (socket) => this.#onConnection(socket))
+    this.socket = server
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(
+          {
+            host: requested.address === '' ? undefined : requested.address,
+            port: requested.port,
+            backlog: this.requestQueueSize,
+            ...(this.allowReusePort ? { reusePort: true } : {}),
+          },
+          () => {
+            server.off('error', reject)
+            resolve()
+          },
+        )
+      })
+    } catch (error) {
+      throw new BindError(requested, error)
+    }
+    // Accept errors (EMFILE, ENFILE, ...) must not crash the process: report them, keep listening.
+    server.on('error', (error) => reportListenerError(this, error))
+    const bound = server.address() as net.AddressInfo
+    this.serverAddress = { address: bound.address, port: bound.port, family: bound.family as 'IPv4' | 'IPv6' }
+    this.addressFamily = this.serverAddress.family
+  }
+
+  /** Node's `listen()` binds and listens in one call, so `serverBind()` did both; nothing is left to do. */
+  override serverActivate(): void {}
+
+  #onConnection(socket: net.Socket): void {
+    socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
+    const { remoteAddress, remotePort, remoteFamily } = socket
+    if (remoteAddress === undefined || remotePort === undefined) {
+      socket.destroy() // the peer was gone before we saw it
+      return
+    }
+    this.enqueueRequest(socket, {
+      address: remoteAddress,
+      port: remotePort,
+      family: remoteFamily as 'IPv4' | 'IPv6',
+    })
+  }
+
+  /** Half-closes (sends FIN once everything written is flushed), then closes. */
+  override shutdownRequest(request: net.Socket): void {
+    if (request.destroyed) return
+    request.end()
+    this.closeRequest(request)
+  }
+
+  /**
+   * Closes the connection once what the handler wrote has reached the kernel, as `close()` does in
+   * Python; a peer that never reads gets `closeTimeout` ms before the rest is dropped.
+   */
+  override closeRequest(request: net.Socket): void {
+    if (request.destroyed) return
+    if (request.writableLength === 0) {
+      request.destroy()
+      return
+    }
+    request.end()
+    const timer = setTimeout(() => request.destroy(), this.closeTimeout)
+    request.once('close', () => clearTimeout(timer))
+    request.once('finish', () => request.destroy())
+  }
+
+  protected override abortRequest(request: net.Socket): void {
+    request.destroy()
+  }
+
+  protected override closeListener(): void {
+    // close() stops accepting at once; its callback would wait for every open connection.
+    if (this.socket?.listening) this.socket.close()
+  }
+}
+
+/**
+ * Many connections at once on the one event loop: what most Node users want. Handlers interleave at
+ * each `await`; a CPU-bound handler still blocks the others (use the thread or fork packages).
+ */
+export class EventLoopTCPServer extends EventLoopMixIn(TCPServer) {}
