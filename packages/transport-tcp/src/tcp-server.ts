@@ -51,7 +51,9 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
       const { supported, detail } = reusePortSupport()
       if (!supported) throw new ReusePortUnsupportedError(detail)
     }
-    const server = net.createServer({ pauseOnConnect: this.pauseOnAccept })
+    // allowHalfOpen: a client that half-closes (sends its request, then FIN) still gets the reply,
+    // as with Python; shutdownRequest() closes our side when the handler is done.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.pauseOnAccept })
     server.on('connection', (socket) => this.#onConnection(socket))
     this.socket = server
     try {

@@ -1,0 +1,12 @@
+export {
+  encodeLengthPrefixed,
+  type FrameDecoder,
+  LengthPrefixedDecoder,
+  type LengthPrefixedOptions,
+  LineDecoder,
+  type LineDecoderOptions,
+  readFrames,
+} from './codecs.js'
+export { SocketReader, type SocketReaderOptions } from './socket-reader.js'
+export { SocketWriter, type SocketWriterOptions } from './socket-writer.js'
+export { StreamRequestHandler } from './stream-handler.js'
