@@ -1,11 +1,38 @@
 import { FrameTooLargeError, InvalidArgumentError, LineTooLongError } from '@socketserver/core'
 
-/** Turns a byte stream into frames; throws a typed error rather than buffer past its limit. */
+/**
+ * Turns a byte stream into frames, one at a time, so that a bad frame surfaces after the good ones
+ * before it. Never holds more than one frame's limit (plus the chunk being written) in memory.
+ */
 export interface FrameDecoder {
-  /** Feeds bytes; returns the frames they complete. */
-  push(chunk: Uint8Array): Buffer[]
-  /** Bytes held toward an incomplete frame. */
+  /** Appends bytes. */
+  write(chunk: Uint8Array): void
+  /** The next complete frame, `undefined` if none is complete yet; throws a typed error for a bad one (and drops it). */
+  read(): Buffer | undefined
+  /** Bytes held toward frames not yet returned. */
   readonly pending: number
+}
+
+abstract class BufferedDecoder implements FrameDecoder {
+  protected buffer: Buffer = Buffer.alloc(0)
+
+  get pending(): number {
+    return this.buffer.length
+  }
+
+  write(chunk: Uint8Array): void {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : Buffer.from(chunk)
+  }
+
+  abstract read(): Buffer | undefined
+
+  /** Writes `chunk` and returns every frame now complete (throws on a bad one). */
+  push(chunk: Uint8Array): Buffer[] {
+    this.write(chunk)
+    const frames: Buffer[] = []
+    for (let frame = this.read(); frame !== undefined; frame = this.read()) frames.push(frame)
+    return frames
+  }
 }
 
 export interface LineDecoderOptions {
@@ -15,58 +42,42 @@ export interface LineDecoderOptions {
   stripDelimiter?: boolean
 }
 
-/** Netty's `LineBasedFrameDecoder`: frames end at `\n`; a longer line throws `LineTooLongError`. */
-export class LineDecoder implements FrameDecoder {
+/**
+ * Netty's `LineBasedFrameDecoder`: frames end at `\n`; a longer line throws `LineTooLongError`
+ * and is discarded up to its newline (or all that is held, if none came yet).
+ */
+export class LineDecoder extends BufferedDecoder {
   readonly maxLength: number
   readonly stripDelimiter: boolean
-  #parts: Buffer[] = []
-  #pending = 0
+  #scanned = 0
 
   constructor({ maxLength = 65_536, stripDelimiter = true }: LineDecoderOptions = {}) {
+    super()
     if (!(maxLength > 0)) throw new InvalidArgumentError('maxLength must be positive')
     this.maxLength = maxLength
     this.stripDelimiter = stripDelimiter
   }
 
-  get pending(): number {
-    return this.#pending
-  }
-
-  push(chunk: Uint8Array): Buffer[] {
-    const frames: Buffer[] = []
-    let data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    for (let index = data.indexOf(0x0a); index >= 0; index = data.indexOf(0x0a)) {
-      const head = data.subarray(0, index + 1)
-      data = data.subarray(index + 1)
-      const lineLength = this.#pending + index
-      if (lineLength > this.maxLength) {
-        this.#reset()
-        throw new LineTooLongError(this.maxLength)
-      }
-      const line = this.#parts.length ? Buffer.concat([...this.#parts, head]) : head
-      this.#reset()
-      frames.push(this.stripDelimiter ? stripEol(line) : line)
+  read(): Buffer | undefined {
+    const index = this.buffer.indexOf(0x0a, this.#scanned)
+    if (index < 0) {
+      this.#scanned = this.buffer.length
+      if (this.buffer.length > this.maxLength) this.#fail(this.buffer.length)
+      return undefined
     }
-    if (data.length > 0) {
-      if (this.#pending + data.length > this.maxLength) {
-        this.#reset()
-        throw new LineTooLongError(this.maxLength)
-      }
-      this.#parts.push(Buffer.from(data)) // copy: the caller may reuse its buffer
-      this.#pending += data.length
-    }
-    return frames
+    const lineLength = index > 0 && this.buffer[index - 1] === 0x0d ? index - 1 : index
+    if (lineLength > this.maxLength) this.#fail(index + 1)
+    const line = this.buffer.subarray(0, index + 1)
+    this.buffer = this.buffer.subarray(index + 1)
+    this.#scanned = 0
+    return this.stripDelimiter ? line.subarray(0, lineLength) : line
   }
 
-  #reset(): void {
-    this.#parts = []
-    this.#pending = 0
+  #fail(discard: number): never {
+    this.buffer = Buffer.from(this.buffer.subarray(discard))
+    this.#scanned = 0
+    throw new LineTooLongError(this.maxLength)
   }
-}
-
-function stripEol(line: Buffer): Buffer {
-  const end = line.length >= 2 && line[line.length - 2] === 0x0d ? line.length - 2 : line.length - 1
-  return line.subarray(0, end)
 }
 
 export interface LengthPrefixedOptions {
@@ -76,41 +87,34 @@ export interface LengthPrefixedOptions {
   maxFrameSize?: number
 }
 
-/** Netty's `LengthFieldBasedFrameDecoder` for the common case: an unsigned big-endian length, then that many bytes. */
-export class LengthPrefixedDecoder implements FrameDecoder {
+/**
+ * Netty's `LengthFieldBasedFrameDecoder` for the common case: an unsigned big-endian length, then
+ * that many bytes. After `FrameTooLargeError` the stream cannot be resynchronised: close it.
+ */
+export class LengthPrefixedDecoder extends BufferedDecoder {
   readonly lengthFieldLength: 1 | 2 | 4
   readonly maxFrameSize: number
-  #buffer: Buffer = Buffer.alloc(0)
 
   constructor({ lengthFieldLength = 4, maxFrameSize = 1024 * 1024 }: LengthPrefixedOptions = {}) {
+    super()
     if (![1, 2, 4].includes(lengthFieldLength))
       throw new InvalidArgumentError('lengthFieldLength must be 1, 2 or 4')
     this.lengthFieldLength = lengthFieldLength
     this.maxFrameSize = maxFrameSize
   }
 
-  get pending(): number {
-    return this.#buffer.length
-  }
-
-  push(chunk: Uint8Array): Buffer[] {
-    const frames: Buffer[] = []
-    let data = this.#buffer.length
-      ? Buffer.concat([this.#buffer, chunk])
-      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  read(): Buffer | undefined {
     const header = this.lengthFieldLength
-    while (data.length >= header) {
-      const size = data.readUIntBE(0, header)
-      if (size > this.maxFrameSize) {
-        this.#buffer = Buffer.alloc(0)
-        throw new FrameTooLargeError(size, this.maxFrameSize)
-      }
-      if (data.length < header + size) break
-      frames.push(data.subarray(header, header + size))
-      data = data.subarray(header + size)
+    if (this.buffer.length < header) return undefined
+    const size = this.buffer.readUIntBE(0, header)
+    if (size > this.maxFrameSize) {
+      this.buffer = Buffer.alloc(0)
+      throw new FrameTooLargeError(size, this.maxFrameSize)
     }
-    this.#buffer = Buffer.from(data) // copy: keeps neither the caller's buffer nor consumed frames alive
-    return frames
+    if (this.buffer.length < header + size) return undefined
+    const frame = this.buffer.subarray(header, header + size)
+    this.buffer = this.buffer.subarray(header + size)
+    return frame
   }
 }
 
@@ -137,6 +141,7 @@ export async function* readFrames(
   decoder: FrameDecoder,
 ): AsyncGenerator<Buffer, void, undefined> {
   for (let chunk = await reader.read1(); chunk.length > 0; chunk = await reader.read1()) {
-    yield* decoder.push(chunk)
+    decoder.write(chunk)
+    for (let frame = decoder.read(); frame !== undefined; frame = decoder.read()) yield frame
   }
 }

@@ -170,7 +170,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     for (const chunk of this.#chunks) {
       const from = this.#scanned - base
       if (from < chunk.length) {
-        const index = chunk.indexOf(NEWLINE, from > 0 ? from : 0)
+        const index = chunk.indexOf(NEWLINE, Math.max(from, 0))
         if (index >= 0) return base + index
       }
       base += chunk.length

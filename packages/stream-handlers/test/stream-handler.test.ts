@@ -1,0 +1,255 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import type net from 'node:net'
+import { LineTooLongError, ReadLimitError, SocketTimeoutError } from '@socketserver/core'
+import { StreamRequestHandler } from '@socketserver/stream-handlers'
+import { afterEach, describe, expect, it } from 'vitest'
+import { connect, exchange, serve, until } from './helpers.js'
+
+let running: Array<{ close(): Promise<void> }> = []
+afterEach(async () => {
+  await Promise.all(running.map((s) => s.close()))
+  running = []
+})
+async function start(Handler: new (...args: any[]) => StreamRequestHandler) {
+  const s = await serve(Handler)
+  running.push(s)
+  return s
+}
+
+class Echo extends StreamRequestHandler {
+  override async handle() {
+    for (let chunk = await this.rfile.read1(); chunk.length > 0; chunk = await this.rfile.read1()) {
+      await this.wfile.write(chunk)
+    }
+  }
+}
+
+describe('rfile', () => {
+  it('readline returns lines with their newline, then the rest at EOF, then empty', async () => {
+    class Lines extends StreamRequestHandler {
+      override async handle() {
+        const seen: string[] = []
+        for (let i = 0; i < 4; i++) seen.push(JSON.stringify((await this.rfile.readline()).toString()))
+        await this.wfile.write(seen.join(','))
+      }
+    }
+    const { port } = await start(Lines)
+    expect((await exchange(port, 'one\ntwo\nrest')).toString()).toBe('"one\\n","two\\n","rest",""')
+  })
+
+  it("async iteration yields each line, as Python's for line in rfile", async () => {
+    class Count extends StreamRequestHandler {
+      override async handle() {
+        let n = 0
+        for await (const line of this.rfile) n += line.at(-1) === 0x0a ? 1 : 0
+        await this.wfile.write(`${n}`)
+      }
+    }
+    const { port } = await start(Count)
+    const lines = Array.from({ length: 500 }, (_, i) => `line ${i}\n`).join('')
+    expect((await exchange(port, lines)).toString()).toBe('500')
+  })
+
+  it('readline over the limit rejects with LineTooLongError instead of buffering', async () => {
+    let caught: unknown
+    let buffered = -1
+    class Limited extends StreamRequestHandler {
+      override maxLineLength = 1024
+      override async handle() {
+        try {
+          await this.rfile.readline()
+        } catch (error) {
+          caught = error
+          buffered = this.rfile.buffered
+          await this.wfile.write('too long\n')
+        }
+      }
+    }
+    const { port } = await start(Limited)
+    const reply = await exchange(port, Buffer.alloc(1024 * 1024, 0x61)) // 1 MiB, no newline
+    expect(reply.toString()).toBe('too long\n')
+    expect(caught).toBeInstanceOf(LineTooLongError)
+    expect((caught as LineTooLongError).code).toBe('SOCKSRV_LINE_TOO_LONG')
+    // Read no further than the limit plus the socket's own read-ahead.
+    expect(buffered).toBeGreaterThan(1024)
+    expect(buffered).toBeLessThan(1024 + 128 * 1024)
+  })
+
+  it('readline({ limit }) overrides the handler default; a line of exactly the limit passes', async () => {
+    class Exact extends StreamRequestHandler {
+      override async handle() {
+        const a = await this.rfile.readline({ limit: 4 })
+        const b = await this.rfile.readline({ limit: 4 }).catch((e: Error) => e)
+        await this.wfile.write(`${a.length}:${(b as LineTooLongError).code}`)
+      }
+    }
+    const { port } = await start(Exact)
+    expect((await exchange(port, 'abc\nabcd\n')).toString()).toBe('4:SOCKSRV_LINE_TOO_LONG')
+  })
+
+  it('read(n) returns exactly n bytes across chunks, fewer only at EOF; read() reads to EOF', async () => {
+    class Reads extends StreamRequestHandler {
+      override async handle() {
+        const a = await this.rfile.read(3)
+        const b = await this.rfile.read(5)
+        const rest = await this.rfile.read()
+        const after = await this.rfile.read(10)
+        await this.wfile.write(`${a}|${b}|${rest.length}|${after.length}`)
+      }
+    }
+    const { port } = await start(Reads)
+    expect((await exchange(port, `abcdefgh${'x'.repeat(100_000)}`)).toString()).toBe('abc|defgh|100000|0')
+  })
+
+  it('read() to EOF past maxReadSize rejects with ReadLimitError', async () => {
+    let caught: unknown
+    class Big extends StreamRequestHandler {
+      override maxReadSize = 64 * 1024
+      override async handle() {
+        caught = await this.rfile.read().catch((e) => e)
+      }
+    }
+    const { port } = await start(Big)
+    await exchange(port, Buffer.alloc(1024 * 1024)).catch(() => {})
+    expect(caught).toBeInstanceOf(ReadLimitError)
+  })
+
+  it('a read waiting longer than timeout rejects with SocketTimeoutError', async () => {
+    let caught: unknown
+    class Idle extends StreamRequestHandler {
+      override timeout = 100
+      override async handle() {
+        caught = await this.rfile.readline().catch((e) => e)
+      }
+    }
+    const { port } = await start(Idle)
+    const client = await connect(port)
+    await once(client, 'close') // the server closes the connection after the timeout
+    expect(caught).toBeInstanceOf(SocketTimeoutError)
+    expect((caught as SocketTimeoutError).code).toBe('SOCKSRV_TIMEOUT')
+  })
+
+  it('a client reset surfaces as an error to the handler, and the server keeps serving', async () => {
+    const errors: unknown[] = []
+    let reading!: () => void
+    const handlerReading = new Promise<void>((r) => (reading = r))
+    class Waits extends StreamRequestHandler {
+      override async handle() {
+        reading()
+        await this.rfile.read(10)
+      }
+    }
+    const s = await serve(Waits, errors)
+    running.push(s)
+    const client = await connect(s.port)
+    await handlerReading
+    client.resetAndDestroy()
+    await until(() => s.server.activeRequestCount === 0)
+    // The reset reaches the handler as ECONNRESET (or as a plain end of stream), never as a crash.
+    for (const error of errors) expect((error as NodeJS.ErrnoException).code).toBe('ECONNRESET')
+    expect((await exchange(s.port, '')).length).toBe(0) // still serving
+  })
+})
+
+describe('wfile', () => {
+  it('round-trips 10 MB of binary data through read1/write', async () => {
+    const { port } = await start(Echo)
+    const data = randomBytes(10 * 1024 * 1024)
+    const socket = await connect(port)
+    const hash = createHash('sha256')
+    let received = 0
+    const done = new Promise<void>((resolve, reject) => {
+      socket.on('data', (d: Buffer) => {
+        hash.update(d)
+        received += d.length
+      })
+      socket.on('end', resolve)
+      socket.on('error', reject)
+    })
+    socket.end(data)
+    await done
+    expect(received).toBe(data.length)
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'))
+  })
+
+  it('a client that never reads cannot make the server buffer more than a bounded amount', async () => {
+    let socket!: net.Socket
+    let written = 0
+    let maxQueued = 0
+    class Flood extends StreamRequestHandler {
+      override async handle() {
+        socket = this.connection
+        const chunk = Buffer.alloc(256 * 1024)
+        for (;;) {
+          await this.wfile.write(chunk) // 256 KiB writes go in 64 KiB pieces
+          written += chunk.length
+          maxQueued = Math.max(maxQueued, this.connection.writableLength)
+        }
+      }
+    }
+    const { port } = await start(Flood)
+    const client = await connect(port)
+    client.pause() // never read
+    await until(() => written > 0)
+    await new Promise((r) => setTimeout(r, 300))
+    const stalledAt = written
+    await new Promise((r) => setTimeout(r, 300))
+    expect(written).toBe(stalledAt) // the handler is parked on backpressure
+    expect(written).toBeLessThan(64 * 1024 * 1024) // kernel buffers plus our bound, not unbounded
+    expect(maxQueued).toBeLessThanOrEqual(socket.writableHighWaterMark + 64 * 1024)
+    client.destroy()
+  })
+
+  it('a write blocked longer than timeout rejects with SocketTimeoutError and closes the connection', async () => {
+    let caught: unknown
+    class Stuck extends StreamRequestHandler {
+      override timeout = 200
+      override async handle() {
+        const chunk = Buffer.alloc(1024 * 1024)
+        try {
+          for (;;) await this.wfile.write(chunk)
+        } catch (error) {
+          caught = error
+        }
+      }
+    }
+    const { port } = await start(Stuck)
+    const client = await connect(port)
+    client.pause()
+    await until(() => caught !== undefined)
+    expect(caught).toBeInstanceOf(SocketTimeoutError)
+    expect((caught as Error).message).toMatch(/write/)
+    client.destroy()
+  })
+
+  it('writes after the peer is gone reject with ConnectionClosedError', async () => {
+    let caught: unknown
+    class Late extends StreamRequestHandler {
+      override async handle() {
+        await this.rfile.read() // until EOF
+        this.connection.destroy()
+        caught = await this.wfile.write('x').catch((e) => e)
+      }
+    }
+    const { port } = await start(Late)
+    await exchange(port, 'bye')
+    await until(() => caught !== undefined)
+    expect((caught as { code?: string }).code).toBe('SOCKSRV_CONNECTION_CLOSED')
+  })
+
+  it('flush() resolves once written data has reached the kernel', async () => {
+    let pending = -1
+    class Flushes extends StreamRequestHandler {
+      override async handle() {
+        await this.wfile.write(Buffer.alloc(200_000, 0x62))
+        await this.wfile.flush()
+        pending = this.connection.writableLength
+      }
+    }
+    const { port } = await start(Flushes)
+    const reply = await exchange(port, '')
+    expect(reply.length).toBe(200_000)
+    expect(pending).toBe(0)
+  })
+})
