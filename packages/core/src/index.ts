@@ -17,6 +17,7 @@ export {
 } from './errors.js'
 export { EventLoopMixIn, type EventLoopServer, type ServerConstructor } from './event-loop.js'
 export { BaseRequestHandler, type RequestHandler, type RequestHandlerClass, runHandler } from './handler.js'
+export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
 export { reportListenerError } from './listener-errors.js'
 export { RequestQueue } from './request-queue.js'
 export { RequestTracker } from './request-tracker.js'

@@ -4,11 +4,14 @@ import {
   type BaseServerOptions,
   BindError,
   EventLoopMixIn,
+  type InetAddress,
+  type InetAddressInput,
   type RequestHandlerClass,
   ReusePortUnsupportedError,
   reportListenerError,
+  reusePortSupport,
+  toInetAddress,
 } from '@socketserver/core'
-import { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './address.js'
 
 export interface TCPServerOptions extends BaseServerOptions {
   /** How long closing a request waits for its unsent data to reach the kernel before dropping it, in ms. Default: `30000`. */
