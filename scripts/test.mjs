@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The whole test suite, step by step with progress: lint, build + typecheck + publint, the vitest
+// suites, and the benchmark's smoke mode. Ends with a plain "N passed, N failed" line.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+
+const report = '.cache/vitest-report.json'
+const steps = [
+  ['lint and format', 'pnpm', ['exec', 'biome', 'check', '.']],
+  ['build, typecheck, publint', 'pnpm', ['exec', 'turbo', 'run', 'build', 'typecheck', 'publint', '--output-logs=errors-only']],
+  ['tests', 'pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]],
+]
+if (existsSync('apps/bench/package.json')) steps.push(['benchmark smoke', 'pnpm', ['--filter', '@socketserver/bench', 'bench:smoke']])
+
+mkdirSync('.cache', { recursive: true })
+rmSync(report, { force: true })
+const results = []
+for (const [index, [name, command, args]] of steps.entries()) {
+  console.log(`\n[${index + 1}/${steps.length}] ${name} (node ${process.version})`)
+  const start = Date.now()
+  const { status } = spawnSync(command, args, { stdio: 'inherit' })
+  results.push({ name, ok: status === 0, seconds: ((Date.now() - start) / 1000).toFixed(1) })
+  if (status !== 0) break
+}
+
+console.log('\nsummary:')
+for (const { name, ok, seconds } of results) console.log(`  ${ok ? 'ok  ' : 'FAIL'} ${name} (${seconds} s)`)
+if (existsSync(report)) {
+  const { numPassedTests, numFailedTests, numPendingTests } = JSON.parse(readFileSync(report, 'utf8'))
+  console.log(`tests: ${numPassedTests} passed, ${numFailedTests} failed, ${numPendingTests} skipped`)
+}
+const failed = results.some((r) => !r.ok) || results.length < steps.length
+process.exit(failed ? 1 : 0)
