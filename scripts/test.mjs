@@ -7,10 +7,39 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 const report = '.cache/vitest-report.json'
 const steps = [
   ['lint and format', 'pnpm', ['exec', 'biome', 'check', '.']],
-  ['build, typecheck, publint', 'pnpm', ['exec', 'turbo', 'run', 'build', 'typecheck', 'publint', '--output-logs=errors-only']],
-  ['tests', 'pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]],
+  [
+    'build, typecheck, publint',
+    'pnpm',
+    ['exec', 'turbo', 'run', 'build', 'typecheck', 'publint', '--output-logs=errors-only'],
+  ],
+  [
+    'tests',
+    'pnpm',
+    ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+  ],
 ]
-if (existsSync('apps/bench/package.json')) steps.push(['benchmark smoke', 'pnpm', ['--filter', '@socketserver/bench', 'bench:smoke']])
+if (existsSync('apps/bench/package.json'))
+  steps.push(['benchmark smoke', 'pnpm', ['--filter', '@socketserver/bench', 'bench:smoke']])
+
+// The tests drive real clients no one here wrote; on a Debian machine where we are root, install them.
+const clients = { nc: 'netcat-openbsd', socat: 'socat', rdate: 'rdate', python3: 'python3' }
+const missing = Object.keys(clients).filter(
+  (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
+)
+if (missing.length > 0) {
+  const packages = missing.map((tool) => clients[tool])
+  const canInstall = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0
+  if (!canInstall) {
+    console.error(
+      `missing test clients: ${missing.join(', ')}; install them (Debian: apt-get install ${packages.join(' ')})`,
+    )
+    process.exit(1)
+  }
+  console.log(`installing test clients: ${packages.join(' ')}`)
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' })
+  const { status } = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit' })
+  if (status !== 0) process.exit(1)
+}
 
 mkdirSync('.cache', { recursive: true })
 rmSync(report, { force: true })
