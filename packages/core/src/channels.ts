@@ -22,6 +22,11 @@ export const channels = {
   requestError: diagnostics.channel('socketserver:request:error'),
   /** `{ server, request, clientAddress, reason }` when a request is refused before processing. */
   requestDropped: diagnostics.channel('socketserver:request:dropped'),
+  /**
+   * `{ server, clientAddress, size, limit, action }` when a datagram server receives a datagram
+   * larger than its `maxPacketSize`; `action` is `'truncate'` or `'drop'`.
+   */
+  packetOversized: diagnostics.channel('socketserver:packet:oversized'),
 } as const
 
 export type ChannelName = keyof typeof channels
