@@ -1,0 +1,156 @@
+import { parseArgs } from 'node:util'
+import { type RunSettings, type Scenario, scenarios } from './scenarios/index.js'
+
+export interface Options {
+  scenario: Scenario
+  settings: RunSettings
+  serverIds: string[]
+  smoke: boolean
+  profile: boolean
+  profileDir: string | undefined
+  json: string | undefined
+}
+
+export class UsageError extends Error {}
+
+export function helpText(): string {
+  const list = scenarios
+    .map((s) => {
+      const servers = s.servers
+        .map(
+          (server) =>
+            `      ${server.id.padEnd(18)} ${server.label}${s.defaultServers.includes(server.id) ? ' (default)' : ''}`,
+        )
+        .join('\n')
+      const f = s.full
+      const m = s.smoke
+      return (
+        `  ${s.name}: ${s.description}\n` +
+        `    full:  ${f.rounds} rounds x ${f.durationMs} ms, warm-up ${f.warmupMs} ms, ${f.connections} connections, ${f.messageSize} B\n` +
+        `    smoke: ${m.rounds} rounds x ${m.durationMs} ms, warm-up ${m.warmupMs} ms, ${m.connections} connections, ${m.messageSize} B\n` +
+        `    target: ${s.compare.subject} >= ${s.compare.target} x ${s.compare.baseline} (requests/s)\n` +
+        `    servers:\n${servers}`
+      )
+    })
+    .join('\n')
+  return `Usage: socketserver-bench [options]   (pnpm bench -- [options])
+
+Runs each server in its own process and a load generator in another, alternating the servers
+round by round so machine drift cancels; prints medians, the ratio and PASS/FAIL on the target.
+
+Options:
+  --scenario NAME      scenario to run (default: ${scenarios[0]!.name})
+  --smoke              a few seconds; same table, never fails on the target (for CI)
+  --rounds N           measured rounds per server
+  --duration TIME      length of one round (ms, or with a unit: 500ms, 3s)
+  --warmup TIME        unmeasured run per server before the rounds (0 to skip)
+  --connections N      concurrent connections
+  --size BYTES         message size
+  --servers IDS        comma-separated server ids, in round order (default: the scenario's)
+  --profile            run Node servers with --cpu-prof and print where their time goes
+  --profile-dir DIR    where the .cpuprofile files go (default: a new temporary directory)
+  --json FILE          also write every figure as JSON to FILE
+  -h, --help           this text
+
+Exit status: 0 on PASS (or in --smoke), 1 on FAIL, 2 when the harness itself failed.
+
+Scenarios:
+${list}
+`
+}
+
+/** "3000", "3000ms", "3s", "0.5s" -> ms. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim())
+  if (!match)
+    throw new UsageError(`${flag}: expected a time such as 3000, 500ms or 3s; got ${JSON.stringify(text)}`)
+  const value = Number(match[1]) * (match[2] === 's' ? 1000 : 1)
+  return Math.round(value)
+}
+
+function parseCount(text: string, flag: string, min: number, max: number): number {
+  const value = Number(text)
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw new UsageError(
+      `${flag}: expected a whole number from ${min} to ${max}; got ${JSON.stringify(text)}`,
+    )
+  }
+  return value
+}
+
+/** Parses argv; returns 'help' for --help. Throws UsageError on anything wrong. */
+export function parseOptions(argv: string[]): Options | 'help' {
+  let values: Record<string, string | boolean | undefined>
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        scenario: { type: 'string' },
+        smoke: { type: 'boolean' },
+        rounds: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        connections: { type: 'string' },
+        size: { type: 'string' },
+        servers: { type: 'string' },
+        profile: { type: 'boolean' },
+        'profile-dir': { type: 'string' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }))
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+  if (values.help) return 'help'
+
+  const name = (values.scenario as string | undefined) ?? scenarios[0]!.name
+  const scenario = scenarios.find((s) => s.name === name)
+  if (!scenario) {
+    throw new UsageError(
+      `--scenario: unknown ${JSON.stringify(name)}; known: ${scenarios.map((s) => s.name).join(', ')}`,
+    )
+  }
+  const smoke = values.smoke === true
+  const settings: RunSettings = { ...(smoke ? scenario.smoke : scenario.full) }
+  const str = (key: string) => values[key] as string | undefined
+  if (str('rounds') !== undefined) settings.rounds = parseCount(str('rounds')!, '--rounds', 1, 1000)
+  if (str('duration') !== undefined) settings.durationMs = parseDuration(str('duration')!, '--duration')
+  if (str('warmup') !== undefined) settings.warmupMs = parseDuration(str('warmup')!, '--warmup')
+  if (str('connections') !== undefined) {
+    settings.connections = parseCount(str('connections')!, '--connections', 1, 10_000)
+  }
+  if (str('size') !== undefined) settings.messageSize = parseCount(str('size')!, '--size', 1, 1 << 20)
+  if (settings.durationMs < 50 || settings.durationMs > 600_000) {
+    throw new UsageError('--duration: from 50 ms to 600 s')
+  }
+  if (settings.warmupMs > 600_000) throw new UsageError('--warmup: at most 600 s')
+
+  const serverIds = str('servers')
+    ? str('servers')!
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [...scenario.defaultServers]
+  for (const id of serverIds) {
+    if (!scenario.servers.some((s) => s.id === id)) {
+      throw new UsageError(
+        `--servers: unknown ${JSON.stringify(id)}; known: ${scenario.servers.map((s) => s.id).join(', ')}`,
+      )
+    }
+  }
+  if (serverIds.length === 0) throw new UsageError('--servers: name at least one server')
+  if (new Set(serverIds).size !== serverIds.length) throw new UsageError('--servers: a server is named twice')
+
+  return {
+    scenario,
+    settings,
+    serverIds,
+    smoke,
+    profile: values.profile === true || str('profile-dir') !== undefined,
+    profileDir: str('profile-dir'),
+    json: str('json'),
+  }
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'tsup'
+
+// Three programs: the harness (cli) and the two kinds of child process it starts.
+export default defineConfig({
+  entry: {
+    cli: 'src/cli.ts',
+    server: 'src/servers/main.ts',
+    loadgen: 'src/loadgen/main.ts',
+  },
+  format: ['esm'],
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  banner: { js: '#!/usr/bin/env node' },
+})
