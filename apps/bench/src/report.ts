@@ -1,9 +1,13 @@
+import { execFileSync } from 'node:child_process'
 import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Options } from './args.js'
 import type { ProfileSummary } from './profile.js'
 import type { Comparison, Sample, ServerSummary } from './run.js'
 import type { ServerSpec } from './scenarios/index.js'
 
+const here = path.dirname(fileURLToPath(import.meta.url))
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })
 const fmtRps = (v: number) => (Number.isFinite(v) ? int.format(v) : '-')
 const fmtMs = (us: number) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : '-')
@@ -17,6 +21,26 @@ function loadAverage(): string {
     .join(' ')
 }
 
+/** Which code was measured: the commit, and whether the working tree differed from it. */
+function codeVersion(): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const commit = git('rev-parse', '--short', 'HEAD')
+    const dirty = git(
+      'status',
+      '--porcelain',
+      '--untracked-files=no',
+      '--',
+      ':(top)packages',
+      ':(top)apps/bench',
+    )
+    return `commit ${commit}${dirty ? ' + uncommitted changes' : ''}`
+  } catch {
+    return 'not a git checkout'
+  }
+}
+
 export function header(options: Options): string {
   const { scenario, settings } = options
   const cpus = os.cpus()
@@ -26,6 +50,7 @@ export function header(options: Options): string {
       `${settings.connections} connections, ${settings.messageSize}-byte messages, host 127.0.0.1`,
     `machine: node ${process.version}, ${os.platform()} ${os.arch()}, ${cpus.length} CPU(s) ${cpus[0]?.model.trim() ?? ''}, ` +
       `load average ${loadAverage()} at start (anything else running shares these CPUs)`,
+    `code: ${codeVersion()}`,
   ].join('\n')
 }
 
@@ -108,6 +133,10 @@ export function comparisonLines(options: Options, summaries: ServerSummary[], c:
       `(${drivesRawFaster ? 'drives the raw peer at least as fast' : 'drives the raw peer SLOWER than the framework'}); ` +
       `its CPU ${fmtPct(baseline.loadgenCpuPercent)}, event loop busy ${fmtPct(busy)} on ${baseline.id} rounds` +
       (busy >= 90 ? ' -- WARNING: near saturation, the ratio may be overstated' : ''),
+  )
+  lines.push(
+    `server CPU per round trip: ${fmt1(subject.serverCpuUsPerRequest)} us (${subject.id}) vs ${fmt1(baseline.serverCpuUsPerRequest)} us (${baseline.id}): ` +
+      `${baseline.id} does the same work in ${fmt1((baseline.serverCpuUsPerRequest / subject.serverCpuUsPerRequest) * 100)}% of the CPU`,
   )
   const verdict = c.pass ? 'PASS' : 'FAIL'
   const enforced = options.smoke ? ' (smoke mode: not enforced)' : ''
