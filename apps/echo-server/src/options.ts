@@ -1,0 +1,94 @@
+import { parseArgs } from 'node:util'
+import {
+  DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_HOST,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_PORT,
+  ECHO_MODES,
+  type EchoMode,
+  isEchoMode,
+} from './server.js'
+
+export const PROGRAM = 'socketserver-echo'
+
+export interface CliOptions {
+  help: boolean
+  host: string
+  port: number
+  mode: EchoMode
+  idleTimeout: number
+  drainTimeout: number
+}
+
+/** A bad command line: the CLI prints the message and a hint, and exits 2. */
+export class UsageError extends Error {}
+
+const MAX_TIMER_MS = 2 ** 31 - 1 // setTimeout's limit
+
+const modeList = Object.entries(ECHO_MODES)
+  .map(([name, { summary }]) => `      ${name.padEnd(12)}${summary}`)
+  .join('\n')
+
+export const USAGE = `Usage: ${PROGRAM} [options]
+
+RFC 862 echo server over TCP: every byte a client sends comes straight back.
+
+Options:
+  --host <address>      Address to listen on (0.0.0.0 or :: for every interface).
+                        Default: ${DEFAULT_HOST}
+  --port <number>       TCP port; 0 picks any free port. Default: ${DEFAULT_PORT}
+  --mode <name>         How connections are served. Default: event-loop
+${modeList}
+  --idle-timeout <ms>   Close a connection that sends nothing for this long; 0 never.
+                        Default: ${DEFAULT_IDLE_TIMEOUT}
+  --drain-timeout <ms>  On SIGINT/SIGTERM, how long open connections may finish before
+                        they are closed; a second signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
+  -h, --help            Print this help and exit.
+
+Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}
+`
+
+/** Parses the command line (without the node and script paths); throws `UsageError`. */
+export function parseCliArgs(argv: string[]): CliOptions {
+  let values: Record<string, string | boolean | undefined>
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        mode: { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'drain-timeout': { type: 'string' },
+      },
+    }))
+  } catch (error) {
+    // parseArgs explains in several sentences (one about positionals); the first one says what is wrong.
+    const message = (error as Error).message.split(/\.\s/)[0]!.replace(/\s+/g, ' ')
+    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1))
+  }
+  const mode = (values.mode as string | undefined) ?? 'event-loop'
+  if (!isEchoMode(mode)) {
+    throw new UsageError(`--mode must be one of ${Object.keys(ECHO_MODES).join(', ')} (got '${mode}')`)
+  }
+  const host = (values.host as string | undefined) ?? DEFAULT_HOST
+  if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
+  return {
+    help: values.help === true,
+    host,
+    port: integer('--port', values.port, DEFAULT_PORT, 65535),
+    mode,
+    idleTimeout: integer('--idle-timeout', values['idle-timeout'], DEFAULT_IDLE_TIMEOUT, MAX_TIMER_MS),
+    drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
+  }
+}
+
+function integer(name: string, raw: unknown, fallback: number, max: number): number {
+  if (raw === undefined) return fallback
+  const value = /^\d+$/.test(String(raw)) ? Number(raw) : Number.NaN
+  if (!(value <= max)) throw new UsageError(`${name} must be an integer from 0 to ${max} (got '${raw}')`)
+  return value
+}
