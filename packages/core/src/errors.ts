@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'SOCKSRV_LINE_TOO_LONG'
   | 'SOCKSRV_FRAME_TOO_LARGE'
   | 'SOCKSRV_READ_LIMIT'
+  | 'SOCKSRV_PATH_TOO_LONG'
+  | 'SOCKSRV_NOT_A_SOCKET'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -121,6 +123,34 @@ export class ReadLimitError extends SocketServerError {
   constructor(limit: number) {
     super('SOCKSRV_READ_LIMIT', `more than ${limit} bytes before end of stream (maxReadSize)`)
     this.limit = limit
+  }
+}
+
+/** A Unix socket path (or abstract name) does not fit in `sun_path`; raised before any system call. */
+export class SocketPathTooLongError extends SocketServerError {
+  readonly path: string
+  readonly bytes: number
+  readonly limit: number
+  constructor(path: string, bytes: number, limit: number) {
+    super(
+      'SOCKSRV_PATH_TOO_LONG',
+      `Unix socket path ${formatAddress(path)} is ${bytes} bytes; at most ${limit} fit in sun_path`,
+    )
+    this.path = path
+    this.bytes = bytes
+    this.limit = limit
+  }
+}
+
+/** Something other than a socket exists at a Unix server's path; it is left untouched. */
+export class NotASocketError extends SocketServerError {
+  readonly path: string
+  constructor(path: string, fileType: string) {
+    super(
+      'SOCKSRV_NOT_A_SOCKET',
+      `${formatAddress(path)} exists and is a ${fileType}, not a socket; refusing to replace it`,
+    )
+    this.path = path
   }
 }
 

@@ -8,10 +8,12 @@ export {
   formatAddress,
   InvalidArgumentError,
   LineTooLongError,
+  NotASocketError,
   QueueFullError,
   ReadLimitError,
   ReusePortUnsupportedError,
   ServerClosedError,
+  SocketPathTooLongError,
   SocketServerError,
   SocketTimeoutError,
 } from './errors.js'
