@@ -19,6 +19,15 @@ describe('echo-server CLI with real clients', () => {
     expect(result.stdout.equals(input)).toBe(true)
   })
 
+  it('listens on IPv6 loopback with --host ::1', async () => {
+    const echo = await startCli(['--port', '0', '--host', '::1'])
+    expect(echo.stdout()).toContain(`listening on tcp [::1]:${echo.port} `)
+    const input = Buffer.from('over IPv6\n')
+    const result = await run('nc', ['-N', '::1', String(echo.port)], { input })
+    expect(result.code).toBe(0)
+    expect(result.stdout.toString()).toBe(input.toString())
+  })
+
   it('echoes bytes to socat', async () => {
     const echo = await startCli(['--port', '0'])
     const input = Buffer.from('socat says hi\n\x00\xff binary too\n', 'latin1')
@@ -60,8 +69,9 @@ describe('echo-server CLI with real clients', () => {
     })
     expect(result.stderr).toBe('')
     const report = JSON.parse(result.stdout.toString())
-    expect(report.errors, result.stdout.toString()).toEqual([])
-    expect(report.timed_out, result.stdout.toString()).toBe(false)
+    const detail = `client: ${result.stdout}\nserver stderr: ${echo.stderr()}`
+    expect(report.errors, detail).toEqual([])
+    expect(report.timed_out, detail).toBe(false)
     expect(report.distinct_messages).toBe(n)
     expect(report.echoed_while_all_open).toBe(n)
     expect(report.correct).toBe(n)

@@ -95,7 +95,7 @@ export async function startCli(args: string[]): Promise<EchoProcess> {
   const match = await waitForOutput(LISTENING)
   return {
     child,
-    host: match[1]!,
+    host: match[1]!.replace(/^\[(.*)\]$/, '$1'), // [::1] -> ::1
     port: Number(match[2]),
     mode: match[3]!,
     stdout: () => out,
