@@ -7,6 +7,12 @@ export {
   type LineDecoderOptions,
   readFrames,
 } from './codecs.js'
+export {
+  type DatagramRequest,
+  DatagramRequestHandler,
+  DatagramWriter,
+  MAX_UDP_PAYLOAD,
+} from './datagram-handler.js'
 export { SocketReader, type SocketReaderOptions } from './socket-reader.js'
 export { SocketWriter, type SocketWriterOptions } from './socket-writer.js'
 export { StreamRequestHandler } from './stream-handler.js'

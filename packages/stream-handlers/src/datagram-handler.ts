@@ -1,0 +1,150 @@
+import type dgram from 'node:dgram'
+import { Readable } from 'node:stream'
+import { BaseRequestHandler, type InetAddress } from '@socketserver/core'
+import { SocketReader } from './socket-reader.js'
+
+const RESOLVED = Promise.resolve()
+
+/** The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes). */
+export const MAX_UDP_PAYLOAD = 65_507
+
+/**
+ * Python's `DatagramRequestHandler.wfile` (a `BytesIO`): collects the reply, which `finish()` sends
+ * as one datagram. `write()` resolves at once, so handlers read the same as stream handlers.
+ */
+export class DatagramWriter {
+  readonly maxSize: number
+  #chunks: Buffer[] = []
+  #length = 0
+  #written = false
+  #closed = false
+
+  constructor({ maxSize = MAX_UDP_PAYLOAD }: { maxSize?: number } = {}) {
+    this.maxSize = maxSize
+  }
+
+  /** Bytes collected so far. */
+  get length(): number {
+    return this.#length
+  }
+
+  /** Whether `write()` was called (even with nothing): only then does `finish()` send a datagram. */
+  get written(): boolean {
+    return this.#written
+  }
+
+  /**
+   * Appends to the reply. Rejects, keeping nothing of `data`, once the reply would exceed `maxSize`
+   * bytes (an error with code `EMSGSIZE`, what sending it would have failed with).
+   */
+  write(data: Uint8Array | string): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('the reply was already sent'))
+    const chunk =
+      typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.length)
+    if (this.#length + chunk.length > this.maxSize) {
+      const error = new Error(
+        `reply of ${this.#length + chunk.length} bytes exceeds the ${this.maxSize}-byte datagram limit (maxReplySize)`,
+      ) as NodeJS.ErrnoException
+      error.code = 'EMSGSIZE'
+      return Promise.reject(error)
+    }
+    this.#written = true
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk)
+      this.#length += chunk.length
+    }
+    return RESOLVED
+  }
+
+  /** Nothing to do: the reply leaves as one datagram in `finish()`. Here so stream handler code runs unchanged. */
+  flush(): Promise<void> {
+    return RESOLVED
+  }
+
+  /** The reply so far (Python's `BytesIO.getvalue()`). */
+  getvalue(): Buffer {
+    if (this.#chunks.length > 1) this.#chunks = [Buffer.concat(this.#chunks, this.#length)]
+    return this.#chunks[0] ?? Buffer.alloc(0)
+  }
+
+  /** No more writes. */
+  close(): void {
+    this.#closed = true
+  }
+}
+
+/** `[packet, socket]`, as `UDPServer` gives it (Python's `(data, socket)`). */
+export type DatagramRequest<Socket = dgram.Socket> = readonly [packet: Buffer, socket: Socket]
+
+/**
+ * Python's `DatagramRequestHandler`: `packet` is the datagram, `rfile` a reader over it (the same
+ * `SocketReader` stream handlers use: `readline()`, `read()`, `read1()`, `for await (const line of rfile)`),
+ * and `wfile` collects the reply that `finish()` sends to `clientAddress` as one datagram, from the
+ * server's socket. Nothing is sent unless the handler called `wfile.write()` (Python sends an empty
+ * datagram then).
+ *
+ * ```ts
+ * class Echo extends DatagramRequestHandler {
+ *   override async handle() { await this.wfile.write(this.packet) }
+ * }
+ * ```
+ */
+export class DatagramRequestHandler<
+  ClientAddress = InetAddress,
+  Server = unknown,
+  Socket = dgram.Socket,
+> extends BaseRequestHandler<DatagramRequest<Socket>, ClientAddress, Server> {
+  /** Longest line `rfile.readline()` returns, in bytes, newline included. Default: `65536`. */
+  maxLineLength = 65_536
+  /** Largest reply `wfile` collects, in bytes. Default: `65507` (the most one UDP/IPv4 datagram carries). */
+  maxReplySize = MAX_UDP_PAYLOAD
+
+  /** The datagram received (Python's `packet`). */
+  packet!: Buffer
+  /** The server's socket, which the reply is sent from (Python's `socket`). */
+  socket!: Socket
+  wfile!: DatagramWriter
+  #rfile: SocketReader | undefined
+
+  /** A reader over `packet`, made on first use: handlers that read `packet` directly pay nothing for it. */
+  get rfile(): SocketReader {
+    if (!this.#rfile) {
+      const source = new Readable({ read() {} })
+      source.push(this.packet)
+      source.push(null)
+      this.#rfile = new SocketReader(source, {
+        maxLineLength: this.maxLineLength,
+        maxReadSize: this.packet.length,
+      })
+    }
+    return this.#rfile
+  }
+
+  override setup(): void {
+    this.packet = this.request[0]
+    this.socket = this.request[1]
+    this.wfile = new DatagramWriter({ maxSize: this.maxReplySize })
+  }
+
+  /** Sends what was written to `wfile` as one datagram (also after `handle()` threw, as in Python). */
+  override finish(): Promise<void> {
+    this.#rfile?.close()
+    const wfile = this.wfile
+    if (!wfile) return RESOLVED
+    wfile.close()
+    if (!wfile.written) return RESOLVED
+    return this.sendPacket(wfile.getvalue())
+  }
+
+  /**
+   * Sends one datagram to `clientAddress` through `socket`; resolves once the kernel took it. A
+   * transport whose socket is not a `dgram.Socket` (Unix datagrams) overrides this.
+   */
+  protected sendPacket(data: Buffer): Promise<void> {
+    const socket = this.socket as unknown as dgram.Socket
+    const { address, port } = this.clientAddress as unknown as InetAddress
+    return new Promise((resolve, reject) => {
+      socket.send(data, port, address, (error) => (error ? reject(error) : resolve()))
+    })
+  }
+}

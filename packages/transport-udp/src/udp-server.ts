@@ -1,0 +1,198 @@
+import dgram from 'node:dgram'
+import {
+  BaseServer,
+  type BaseServerOptions,
+  BindError,
+  channels,
+  EventLoopMixIn,
+  type InetAddress,
+  type InetAddressInput,
+  InvalidArgumentError,
+  type RequestHandlerClass,
+  ReusePortUnsupportedError,
+  reportListenerError,
+  reusePortSupport,
+  toInetAddress,
+} from '@socketserver/core'
+
+/** Python's `(data, socket)`: the datagram and the server's socket, which replies are sent from. */
+export type UDPRequest = [packet: Buffer, socket: dgram.Socket]
+
+/** What a `UDPServer` does with a datagram longer than `maxPacketSize`. */
+export type OversizedPacketPolicy = 'truncate' | 'drop'
+
+export interface UDPServerOptions extends BaseServerOptions {
+  /** Longest datagram handed to a handler, in bytes (Python's `max_packet_size`). Default: `8192`. */
+  maxPacketSize?: number
+  /**
+   * A longer datagram is cut to `maxPacketSize` bytes (`'truncate'`, what Python's `recvfrom` does)
+   * or not handled at all (`'drop'`). Either way it is counted. Default: `'truncate'`.
+   */
+  oversizedPackets?: OversizedPacketPolicy
+}
+
+const ignore = () => {}
+
+/**
+ * Python's `UDPServer`: one datagram at a time, in the order they arrive. Use `EventLoopUDPServer`
+ * to handle many at once on the event loop.
+ *
+ * The request is `[packet, socket]` (Python's `(data, socket)`); the client address is
+ * `{ address, port, family }`. Replies go out through `socket`, so they come from the server's address.
+ */
+export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> {
+  readonly socketType = 'dgram' as const
+  addressFamily: 'IPv4' | 'IPv6' | undefined
+  // Set in the constructor, not as field initialisers: those would run after BaseServer applied
+  // the options and overwrite them.
+  declare maxPacketSize: number
+  declare oversizedPackets: OversizedPacketPolicy
+  /** Datagrams received that were longer than `maxPacketSize` (truncated or dropped). */
+  oversizedPacketCount = 0
+  /** The bound `dgram.Socket` (Python's `server.socket`), once bound. */
+  socket: dgram.Socket | undefined
+  #closed: Promise<void> | undefined
+  #abortClose: (() => void) | undefined
+
+  constructor(
+    serverAddress: InetAddressInput,
+    RequestHandlerClass: RequestHandlerClass<UDPRequest, InetAddress, any>,
+    options?: UDPServerOptions,
+  ) {
+    const address = toInetAddress(serverAddress)
+    super(address, RequestHandlerClass, options)
+    this.addressFamily = address.family
+    this.maxPacketSize = options?.maxPacketSize ?? 8192
+    this.oversizedPackets = options?.oversizedPackets ?? 'truncate'
+    this.#checkOptions()
+  }
+
+  // Run again at bind: a subclass may have set the fields after the constructor checked them.
+  #checkOptions(): void {
+    if (!(Number.isInteger(this.maxPacketSize) && this.maxPacketSize > 0)) {
+      throw new InvalidArgumentError(`maxPacketSize must be a positive integer; got ${this.maxPacketSize}`)
+    }
+    if (this.oversizedPackets !== 'truncate' && this.oversizedPackets !== 'drop') {
+      throw new InvalidArgumentError(
+        `oversizedPackets must be 'truncate' or 'drop'; got ${JSON.stringify(this.oversizedPackets)}`,
+      )
+    }
+  }
+
+  /** Creates the socket with `allowReuseAddress`/`allowReusePort` and binds it; records the real address. */
+  override async serverBind(): Promise<void> {
+    const requested = this.serverAddress
+    this.#checkOptions()
+    if (this.allowReusePort) {
+      const { supported, detail } = reusePortSupport()
+      if (!supported) throw new ReusePortUnsupportedError(detail)
+    }
+    const socket = dgram.createSocket({
+      type: requested.family === 'IPv6' ? 'udp6' : 'udp4',
+      reuseAddr: this.allowReuseAddress,
+      ...(this.allowReusePort ? { reusePort: true } : {}),
+    })
+    this.socket = socket
+    socket.on('message', (packet, rinfo) => this.#onMessage(socket, packet, rinfo))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject)
+        socket.bind(
+          { address: requested.address === '' ? undefined : requested.address, port: requested.port },
+          () => {
+            socket.off('error', reject)
+            resolve()
+          },
+        )
+      })
+    } catch (error) {
+      throw new BindError(requested, error)
+    }
+    // Receive and send errors (ENOBUFS, ...) must not crash the process: report them, keep serving.
+    socket.on('error', (error) => reportListenerError(this, error))
+    const bound = socket.address()
+    this.serverAddress = { address: bound.address, port: bound.port, family: bound.family as 'IPv4' | 'IPv6' }
+    this.addressFamily = this.serverAddress.family
+  }
+
+  /** A datagram socket receives once bound (Python's `server_activate` does nothing for UDP either). */
+  override serverActivate(): void {}
+
+  #onMessage(socket: dgram.Socket, packet: Buffer, rinfo: dgram.RemoteInfo): void {
+    const clientAddress: InetAddress = {
+      address: rinfo.address,
+      port: rinfo.port,
+      family: rinfo.family as 'IPv4' | 'IPv6',
+    }
+    if (packet.length > this.maxPacketSize) {
+      this.oversizedPacketCount++
+      const action = this.oversizedPackets
+      if (channels.packetOversized.hasSubscribers) {
+        channels.packetOversized.publish({
+          server: this,
+          clientAddress,
+          size: packet.length,
+          limit: this.maxPacketSize,
+          action,
+        })
+      }
+      if (action === 'drop') return
+      // A copy, so that a queued request holds maxPacketSize bytes and not the whole datagram.
+      packet = Buffer.from(packet.subarray(0, this.maxPacketSize))
+    }
+    this.enqueueRequest([packet, socket], clientAddress)
+  }
+
+  /** Nothing to close per request: every request shares the server's socket (as in Python). */
+  override shutdownRequest(_request: UDPRequest): void {}
+
+  /** Nothing to close per request (as in Python). */
+  override closeRequest(_request: UDPRequest): void {}
+
+  /** Nothing to close: a dropped or cut-short datagram holds no descriptor. */
+  protected override abortRequest(_request: UDPRequest): void {}
+
+  /**
+   * Cutting requests short cannot stop their handlers; it stops `serverClose()` from waiting for
+   * them to reply, so the socket closes now and their replies fail.
+   */
+  override abortRequests(): number {
+    const count = super.abortRequests()
+    this.#abortClose?.()
+    return count
+  }
+
+  /**
+   * Stops handling datagrams at once (the queue is already closed, so new ones are dropped) but,
+   * with `blockOnClose`, keeps the socket open until the requests in flight are done: their replies
+   * go out through it. `abortRequests()` (the end of `shutdownGracefully()`) closes it now.
+   */
+  protected override closeListener(): Promise<void> {
+    this.#closed ??= this.#closeSocket()
+    return this.#closed
+  }
+
+  async #closeSocket(): Promise<void> {
+    const socket = this.socket
+    if (!socket) return
+    if (this.blockOnClose && this.activeRequestCount > 0) {
+      const aborted = new Promise<void>((resolve) => (this.#abortClose = resolve))
+      await Promise.race([this.whenActiveBelow(1), aborted])
+      this.#abortClose = undefined
+    }
+    await new Promise<void>((resolve) => {
+      try {
+        socket.close(resolve)
+      } catch {
+        resolve() // never bound (the bind failed) or already closed
+      }
+    })
+    socket.on('error', ignore)
+  }
+}
+
+/**
+ * Many datagrams handled at once on the one event loop: what most Node users want. Handlers
+ * interleave at each `await`; a CPU-bound handler still blocks the others.
+ */
+export class EventLoopUDPServer extends EventLoopMixIn(UDPServer) {}
