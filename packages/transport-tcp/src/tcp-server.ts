@@ -46,6 +46,9 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     const address = toInetAddress(serverAddress)
     super(address, RequestHandlerClass, options)
     this.addressFamily = address.family
+    // This class's field initialisers ran after super() and put back the default over the option
+    // BaseServer had copied, so apply this class's own option again.
+    if (options?.closeTimeout !== undefined) this.closeTimeout = options.closeTimeout
   }
 
   override async serverBind(): Promise<void> {
