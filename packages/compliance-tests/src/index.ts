@@ -1,4 +1,5 @@
 export { receiveAll, receiveLine } from './client.js'
+export { connectDatagram, type DatagramClient, datagramIO } from './datagram.js'
 export { Harness } from './harness.js'
 export { serverComplianceTests, TEST_STR } from './server-suite.js'
 export { connectStream, type StreamClient, streamIO } from './stream.js'

@@ -558,7 +558,9 @@ export function serverComplianceTests<S extends AnyServer>(userSetup: ServerComp
           await settle()
           expect(events).toEqual(['handle start'])
           expect(server.activeRequestCount).toBe(1)
-          expect(setup.isListening(server)).toBe(false)
+          // A stream server stops accepting at once; a datagram server may keep its one socket
+          // open for the replies of the requests in flight.
+          if (stream) expect(setup.isListening(server)).toBe(false)
           gate.open()
           await closing
           expect(events).toEqual(['handle start', 'handle end', 'closed'])
@@ -579,11 +581,20 @@ export function serverComplianceTests<S extends AnyServer>(userSetup: ServerComp
               const line = await io.read(this)
               events.push('handle start')
               await gate.promise
-              await io.write(this, line)
-              events.push('handle end')
+              try {
+                await io.write(this, line)
+              } finally {
+                events.push('handle end')
+              }
             }
           }
-          const server = await h.create(Blocking, { blockOnClose: false })
+          class Quiet extends Server {
+            errors: unknown[] = []
+            override handleError(_request: unknown, _clientAddress: unknown, error: unknown) {
+              this.errors.push(error)
+            }
+          }
+          const server = await h.create(Blocking, { blockOnClose: false }, Quiet)
           const loop = h.serve(server)
           const client = await h.connect(server)
           await client.send(TEST_STR)
@@ -594,10 +605,12 @@ export function serverComplianceTests<S extends AnyServer>(userSetup: ServerComp
           expect(events).toEqual(['handle start'])
           expect(server.activeRequestCount).toBe(1)
           gate.open()
-          // The handler still finishes its work on the open connection.
-          expect((await receiveLine(client)).toString()).toBe(TEST_STR)
+          // The handler still finishes its work on its open connection (a datagram server's
+          // socket, shared by every request, is closed: that reply is lost).
+          if (stream) expect((await receiveLine(client)).toString()).toBe(TEST_STR)
           await waitFor(() => server.activeRequestCount === 0, { what: 'the handler to end' })
           expect(events).toEqual(['handle start', 'handle end'])
+          if (stream) expect(server.errors).toEqual([])
         },
         timeout,
       )
