@@ -8,6 +8,8 @@ export interface Options {
   smoke: boolean
   profile: boolean
   profileDir: string | undefined
+  /** Extra flags for every Node server process (e.g. --perf-basic-prof). */
+  nodeFlags: string[]
   json: string | undefined
 }
 
@@ -49,6 +51,8 @@ Options:
   --servers IDS        comma-separated server ids, in round order (default: the scenario's)
   --profile            run Node servers with --cpu-prof and print where their time goes
   --profile-dir DIR    where the .cpuprofile files go (default: a new temporary directory)
+  --node-flags=FLAGS   extra flags for the Node server processes, space-separated, after an '='
+                       (e.g. --node-flags=--perf-basic-prof to attach perf)
   --json FILE          also write every figure as JSON to FILE
   -h, --help           this text
 
@@ -97,6 +101,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
         servers: { type: 'string' },
         profile: { type: 'boolean' },
         'profile-dir': { type: 'string' },
+        'node-flags': { type: 'string' },
         json: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -151,6 +156,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     smoke,
     profile: values.profile === true || str('profile-dir') !== undefined,
     profileDir: str('profile-dir'),
+    nodeFlags: (str('node-flags') ?? '').split(/\s+/).filter(Boolean),
     json: str('json'),
   }
 }

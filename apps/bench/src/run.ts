@@ -71,12 +71,13 @@ function launchCommand(
   spec: ServerSpec,
   entries: Entries,
   profileDir: string | undefined,
+  nodeFlags: string[],
 ): { command: string; args: string[] } {
   if ('command' in spec.launch) return { command: spec.launch.command, args: spec.launch.args }
   const prof = profileDir
     ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${spec.id}.cpuprofile`]
     : []
-  return { command: process.execPath, args: [...prof, entries.server, spec.launch.node, HOST] }
+  return { command: process.execPath, args: [...nodeFlags, ...prof, entries.server, spec.launch.node, HOST] }
 }
 
 /** Runs the scenario: every server in its own process, alternating round by round. */
@@ -94,7 +95,7 @@ export async function runScenario(
   const servers = new Map<string, ServerProcess>()
   try {
     for (const spec of specs) {
-      const { command, args } = launchCommand(spec, entries, profileDir)
+      const { command, args } = launchCommand(spec, entries, profileDir, options.nodeFlags)
       servers.set(spec.id, await startServerProcess(command, args, { name: spec.label }))
     }
     hooks.log(
