@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import diagnostics from 'node:diagnostics_channel'
 import type net from 'node:net'
 import {
   connectStream,
@@ -341,6 +342,45 @@ describe('closing requests', () => {
     expect(server.socket!.listening).toBe(false)
     // The cut-short read surfaces in the handler, which reports it like any other error.
     expect(server.errors).toEqual([expect.objectContaining({ code: 'ERR_STREAM_PREMATURE_CLOSE' })])
+  })
+})
+
+describe('load shedding', () => {
+  it('closes connections past maxQueuedRequests at once, publishing each as dropped', async () => {
+    const dropped: Array<{ reason: unknown }> = []
+    const onDropped = (message: unknown) => dropped.push(message as { reason: unknown })
+    diagnostics.subscribe('socketserver:request:dropped', onDropped)
+    try {
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      class Blocking extends Echo {
+        override async handle() {
+          await released
+          await super.handle()
+        }
+      }
+      const server = await make(TCPServer, { host: '127.0.0.1', port: 0 }, Blocking, { maxQueuedRequests: 1 })
+      const loop = server.serveForever({ pollInterval: 10 })
+      const first = await connect(server)
+      await waitFor(() => server.activeRequestCount === 1, { what: 'the first handler to start' })
+      const second = await connect(server)
+      await waitFor(() => server.queuedRequestCount === 1, { what: 'the second request to be queued' })
+      const shed = [await connect(server), await connect(server)]
+      for (const client of shed) expect((await receiveAll(client)).length).toBe(0)
+      expect(dropped.map((m) => (m.reason as { code?: string }).code)).toEqual([
+        'SOCKSRV_QUEUE_FULL',
+        'SOCKSRV_QUEUE_FULL',
+      ])
+      release()
+      for (const client of [first, second]) {
+        await client.send('kept\n')
+        expect((await receiveLine(client)).toString()).toBe('kept\n')
+      }
+      await server.shutdown()
+      await loop
+    } finally {
+      diagnostics.unsubscribe('socketserver:request:dropped', onDropped)
+    }
   })
 })
 
