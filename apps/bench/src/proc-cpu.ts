@@ -30,3 +30,17 @@ export function processCpuMs(pid: number): number | undefined {
     return undefined
   }
 }
+
+/**
+ * Times the process's main thread has gone to sleep (voluntary context switches) so far, from
+ * /proc/<pid>/status. Per request, it tells a server that keeps busy from one that waits for every
+ * message, where each wake-up costs far more than the work.
+ */
+export function processSleeps(pid: number): number | undefined {
+  try {
+    const match = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match ? Number(match[1]) : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -26,6 +26,8 @@ export interface RunResult {
   /** Load generator CPU over the window (process.cpuUsage), µs. */
   cpuUserUs: number
   cpuSystemUs: number
+  /** Times the load generator went to sleep over the window (voluntary context switches). */
+  voluntaryContextSwitches: number
   /** Load generator event-loop utilisation over the window, 0..1: near 1 means it was the bottleneck. */
   eventLoopUtilization: number
   /** Connections that failed, closed early or echoed wrong bytes. */

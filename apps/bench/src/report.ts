@@ -12,6 +12,7 @@ const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })
 const fmtRps = (v: number) => (Number.isFinite(v) ? int.format(v) : '-')
 const fmtMs = (us: number) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : '-')
 const fmtPct = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? `${Math.round(v)}%` : '-')
+const fmt2 = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v.toFixed(2) : '-')
 const fmt1 = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v.toFixed(1) : '-')
 
 function loadAverage(): string {
@@ -60,7 +61,8 @@ export function progressLine(sample: Sample, spec: ServerSpec, totalRounds: numb
   return (
     `round ${String(sample.round).padStart(width)}/${totalRounds}  ${spec.id.padEnd(18)} c=${String(sample.connections).padEnd(4)}` +
     `${fmtRps(sample.requestsPerSecond).padStart(9)} req/s  p50 ${fmtMs(r.latency.p50)} ms  p99 ${fmtMs(r.latency.p99)} ms  ` +
-    `server CPU ${fmtPct(sample.serverCpuPercent)}  loadgen CPU ${fmtPct(sample.loadgenCpuPercent)} ` +
+    `server CPU ${fmtPct(sample.serverCpuPercent)} sleeps/req ${fmt2(sample.serverSleepsPerRequest)}  ` +
+    `loadgen CPU ${fmtPct(sample.loadgenCpuPercent)} sleeps/req ${fmt2(sample.loadgenSleepsPerRequest)} ` +
     `(loop busy ${fmtPct(r.eventLoopUtilization * 100)})${r.errors ? `  ERRORS ${r.errors}: ${r.firstError}` : ''}`
   )
 }
@@ -87,8 +89,10 @@ export function summaryTable(options: Options, summaries: ServerSummary[]): stri
       'p99 ms',
       'server CPU',
       'CPU us/req',
+      'sleeps/req',
       'loadgen CPU',
       'loadgen busy',
+      'loadgen sleeps/req',
       'errors',
     ],
     ...summaries.map((s) => [
@@ -99,8 +103,10 @@ export function summaryTable(options: Options, summaries: ServerSummary[]): stri
       fmtMs(s.p99Us),
       fmtPct(s.serverCpuPercent),
       fmt1(s.serverCpuUsPerRequest),
+      fmt2(s.serverSleepsPerRequest),
       fmtPct(s.loadgenCpuPercent),
       fmtPct(s.loadgenEventLoopUtilization * 100),
+      fmt2(s.loadgenSleepsPerRequest),
       String(s.errors),
     ]),
   ]
@@ -110,8 +116,8 @@ export function summaryTable(options: Options, summaries: ServerSummary[]): stri
     .join('\n')
   return [
     `medians over ${options.settings.rounds} round(s); latency is one round trip as the load generator sees it; ` +
-      'CPU is % of one core',
-    table(rows, [false, true, true, true, true, true, true, true, true, true]),
+      'CPU is % of one core; sleeps/req: times the main thread blocked waiting, per round trip',
+    table(rows, [false, ...rows[0]!.slice(1).map(() => true)]),
     ...(notes ? [notes] : []),
     `load average ${loadAverage()} at end`,
   ].join('\n')

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { Options } from './args.js'
-import { processCpuMs } from './proc-cpu.js'
+import { processCpuMs, processSleeps } from './proc-cpu.js'
 import { type ServerProcess, startLoadgen, startServerProcess } from './processes.js'
 import type { RunResult } from './protocol.js'
 import type { ServerSpec } from './scenarios/index.js'
@@ -17,6 +17,10 @@ export interface Sample {
   serverCpuPercent: number | undefined
   /** Server CPU per round trip, µs. */
   serverCpuUsPerRequest: number | undefined
+  /** Server main-thread sleeps (voluntary context switches) per round trip; undefined without /proc. */
+  serverSleepsPerRequest: number | undefined
+  /** Load generator sleeps per round trip. */
+  loadgenSleepsPerRequest: number
   /** Load generator CPU over the measured window, % of one core. */
   loadgenCpuPercent: number
   result: RunResult
@@ -33,6 +37,8 @@ export interface ServerSummary {
   p99Us: number
   serverCpuPercent: number
   serverCpuUsPerRequest: number
+  serverSleepsPerRequest: number
+  loadgenSleepsPerRequest: number
   loadgenCpuPercent: number
   loadgenEventLoopUtilization: number
   errors: number
@@ -107,6 +113,7 @@ export async function runScenario(
       if (server.exited()) throw new Error(`${spec.label} has exited:\n${server.stderr()}`)
       const connections = spec.connections ?? settings.connections
       const cpuBefore = processCpuMs(server.pid)
+      const sleepsBefore = processSleeps(server.pid)
       let result: RunResult
       try {
         result = await loadgen.run(
@@ -127,6 +134,9 @@ export async function runScenario(
         )
       }
       const cpuAfter = processCpuMs(server.pid)
+      const sleepsAfter = processSleeps(server.pid)
+      const perRequest = (n: number | undefined) =>
+        n === undefined || result.requests === 0 ? undefined : n / result.requests
       const serverCpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined
       const seconds = result.elapsedMs / 1000
       return {
@@ -138,6 +148,10 @@ export async function runScenario(
           serverCpuMs === undefined || result.requests === 0
             ? undefined
             : (serverCpuMs * 1000) / result.requests,
+        serverSleepsPerRequest: perRequest(
+          sleepsBefore !== undefined && sleepsAfter !== undefined ? sleepsAfter - sleepsBefore : undefined,
+        ),
+        loadgenSleepsPerRequest: perRequest(result.voluntaryContextSwitches) ?? Number.NaN,
         loadgenCpuPercent: ((result.cpuUserUs + result.cpuSystemUs) / 1000 / result.elapsedMs) * 100,
         result,
       }
@@ -192,6 +206,8 @@ function summarize(spec: ServerSpec, all: Sample[], connections: number): Server
     p99Us: pick((s) => s.result.latency.p99),
     serverCpuPercent: pick((s) => s.serverCpuPercent),
     serverCpuUsPerRequest: pick((s) => s.serverCpuUsPerRequest),
+    serverSleepsPerRequest: pick((s) => s.serverSleepsPerRequest),
+    loadgenSleepsPerRequest: pick((s) => s.loadgenSleepsPerRequest),
     loadgenCpuPercent: pick((s) => s.loadgenCpuPercent),
     loadgenEventLoopUtilization: pick((s) => s.result.eventLoopUtilization),
     errors: samples.reduce((sum, s) => sum + s.result.errors, 0),

@@ -129,6 +129,7 @@ export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
   }
 
   const cpu0 = process.cpuUsage()
+  const sleeps0 = process.resourceUsage().voluntaryContextSwitches
   const elu0 = performance.eventLoopUtilization()
   const start = performance.now()
   deadline = start + durationMs
@@ -139,6 +140,7 @@ export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
   measuring = false
   const end = performance.now()
   const cpu = process.cpuUsage(cpu0)
+  const sleeps = process.resourceUsage().voluntaryContextSwitches - sleeps0
   const elu = performance.eventLoopUtilization(elu0)
 
   // Let the pings in flight come back before closing, so servers see a clean EOF, not a reset.
@@ -172,6 +174,7 @@ export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
     eventLoopUtilization: elu.utilization,
+    voluntaryContextSwitches: sleeps,
     errors,
     ...(firstError === undefined ? {} : { firstError }),
   }
