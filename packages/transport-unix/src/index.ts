@@ -1,0 +1,15 @@
+export { MAX_RECEIVED_DATAGRAM, UnixDatagramSocket } from './datagram-socket.js'
+export type { UnixServerOptions } from './options.js'
+export { checkUnixPath, isAbstractName, MAX_UNIX_PATH_BYTES, PADDED_ABSTRACT_NAMES } from './path.js'
+export {
+  EventLoopUnixDatagramServer,
+  type OversizedPacketPolicy,
+  type UnixDatagramRequest,
+  UnixDatagramServer,
+  type UnixDatagramServerOptions,
+} from './unix-datagram-server.js'
+export {
+  EventLoopUnixStreamServer,
+  UnixStreamServer,
+  type UnixStreamServerOptions,
+} from './unix-stream-server.js'

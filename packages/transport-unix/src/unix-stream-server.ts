@@ -1,0 +1,157 @@
+import net from 'node:net'
+import {
+  BaseServer,
+  BindError,
+  EventLoopMixIn,
+  type RequestHandlerClass,
+  reportListenerError,
+  SocketServerError,
+} from '@socketserver/core'
+import { checkSocketMode, type UnixServerOptions } from './options.js'
+import { checkUnixPath, isAbstractName } from './path.js'
+import {
+  applyMode,
+  bindThroughPrivateDirectory,
+  clearStaleSocket,
+  identify,
+  removeOwnSocketFile,
+  type SocketFileIdentity,
+} from './socket-file.js'
+
+export interface UnixStreamServerOptions extends UnixServerOptions {
+  /** How long closing a request waits for its unsent data to reach the kernel before dropping it, in ms. Default: `30000`. */
+  closeTimeout?: number
+}
+
+const ignore = () => {}
+
+/**
+ * Python's `UnixStreamServer`: one connection at a time on a Unix stream socket, in the order they
+ * arrive. Use `EventLoopUnixStreamServer` to serve many at once on the event loop.
+ *
+ * The address is a filesystem path, or on Linux an abstract name (a leading `"\0"`). The request
+ * is the accepted `net.Socket`; the client address is `''` (Node does not report a Unix peer's
+ * name; Python gives `''` too for the usual client, one that did not bind its socket).
+ *
+ * A socket file left by a server that died is removed at bind (when connecting to it is refused);
+ * a live one is `EADDRINUSE`; a file that is not a socket is never touched (`NotASocketError`).
+ * `serverClose()` removes the socket file this server bound, and no other.
+ */
+export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
+  readonly socketType = 'stream' as const
+  readonly addressFamily = 'Unix' as const
+  // Assigned in the constructor: a field initialiser would run after BaseServer applied the options.
+  declare closeTimeout: number
+  declare socketMode: number | undefined
+  /** The listening `net.Server` (Python's `server.socket`), once bound. */
+  socket: net.Server | undefined
+  /**
+   * Accept connections without reading from them, so that a concurrency mode can pass the socket
+   * on with no byte read in this process. Read once, at bind.
+   */
+  protected pauseOnAccept = false
+  #file: SocketFileIdentity | undefined
+
+  constructor(
+    serverAddress: string,
+    RequestHandlerClass: RequestHandlerClass<net.Socket, string, any>,
+    options?: UnixStreamServerOptions,
+  ) {
+    const path = checkUnixPath(serverAddress)
+    checkSocketMode(options?.socketMode, path)
+    super(path, RequestHandlerClass, options)
+    this.closeTimeout = options?.closeTimeout ?? 30_000
+    this.socketMode = options?.socketMode
+  }
+
+  /**
+   * Clears a stale socket file, then binds and listens (Node does both in one call) with
+   * `requestQueueSize` as the backlog. A filesystem socket is bound inside a private directory,
+   * given `socketMode`, and only then linked to `serverAddress` (see the README).
+   */
+  override async serverBind(): Promise<void> {
+    const path = this.serverAddress
+    checkSocketMode(this.socketMode, path)
+    // allowHalfOpen: a client that half-closes (sends its request, then EOF) still gets the reply.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.pauseOnAccept })
+    server.on('connection', (socket) => this.#onConnection(socket))
+    this.socket = server
+    const listen = (at: string) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({ path: at, backlog: this.requestQueueSize }, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+    try {
+      if (isAbstractName(path)) {
+        await listen(path)
+      } else {
+        await clearStaleSocket(path)
+        // Binding elsewhere and linking also keeps Node from unlinking serverAddress at close
+        // whatever is there by then (libuv removes the path it bound, unconditionally).
+        this.#file = await bindThroughPrivateDirectory(path, this.socketMode, listen)
+        if (!this.#file) {
+          await listen(path)
+          await applyMode(path, this.socketMode)
+          this.#file = await identify(path)
+        }
+      }
+    } catch (error) {
+      throw error instanceof SocketServerError ? error : new BindError(path, error)
+    }
+    // Accept errors (EMFILE, ENFILE, ...) must not crash the process: report them, keep listening.
+    server.on('error', (error) => reportListenerError(this, error))
+  }
+
+  /** Node's `listen()` binds and listens in one call, so `serverBind()` did both; nothing is left to do. */
+  override serverActivate(): void {}
+
+  #onConnection(socket: net.Socket): void {
+    socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
+    this.enqueueRequest(socket, socket.remoteAddress ?? '')
+  }
+
+  /** Half-closes (sends EOF once everything written is flushed), then closes. */
+  override shutdownRequest(request: net.Socket): void {
+    if (request.destroyed) return
+    request.end()
+    this.closeRequest(request)
+  }
+
+  /**
+   * Closes the connection once what the handler wrote has reached the kernel, as `close()` does in
+   * Python; a peer that never reads gets `closeTimeout` ms before the rest is dropped.
+   */
+  override closeRequest(request: net.Socket): void {
+    if (request.destroyed) return
+    if (request.writableLength === 0) {
+      request.destroy()
+      return
+    }
+    request.end()
+    const timer = setTimeout(() => request.destroy(), this.closeTimeout)
+    request.once('close', () => clearTimeout(timer))
+    request.once('finish', () => request.destroy())
+  }
+
+  protected override abortRequest(request: net.Socket): void {
+    request.destroy()
+  }
+
+  /** Stops accepting, then removes the socket file if `serverAddress` still names the one bound here. */
+  protected override async closeListener(): Promise<void> {
+    // close() stops accepting at once; its callback would wait for every open connection.
+    if (this.socket?.listening) this.socket.close()
+    const file = this.#file
+    this.#file = undefined
+    await removeOwnSocketFile(this.serverAddress, file)
+  }
+}
+
+/**
+ * Many connections at once on the one event loop: what most Node users want. Handlers interleave at
+ * each `await`; a CPU-bound handler still blocks the others (use the thread or fork packages).
+ */
+export class EventLoopUnixStreamServer extends EventLoopMixIn(UnixStreamServer) {}
