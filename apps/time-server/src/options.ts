@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util'
+import { DEFAULT_BURST, DEFAULT_RATE } from './rate-limit.js'
+import {
+  DEFAULT_DAYTIME_PORT,
+  DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_HOST,
+  DEFAULT_SNTP_PORT,
+  DEFAULT_TIME_PORT,
+} from './server.js'
+
+export const PROGRAM = 'socketserver-time'
+
+export interface CliOptions {
+  help: boolean
+  host: string
+  timePort: number
+  daytimePort: number
+  sntpPort: number
+  rate: number
+  burst: number
+  drainTimeout: number
+}
+
+/** A bad command line: the CLI prints the message and a hint, and exits 2. */
+export class UsageError extends Error {}
+
+const MAX_TIMER_MS = 2 ** 31 - 1 // setTimeout's limit
+
+export const USAGE = `Usage: ${PROGRAM} [options]
+
+Time services over TCP and UDP: RFC 868 time (what rdate asks), RFC 867 daytime, and an
+RFC 4330 SNTP server (UDP). UDP datagrams from well-known service ports (7, 13, 19, 37, 123)
+are never answered, and each source address is rate-limited, so the server cannot be used to
+loop with another server or to amplify floods.
+
+Options:
+  --host <address>        Address to listen on. Default: ${DEFAULT_HOST}
+                          Keep loopback unless the UDP services must be reachable.
+  --time-port <number>    RFC 868 time port, TCP and UDP; 0 picks a free port.
+                          Default: ${DEFAULT_TIME_PORT}
+  --daytime-port <number> RFC 867 daytime port, TCP and UDP; 0 picks a free port.
+                          Default: ${DEFAULT_DAYTIME_PORT}
+  --sntp-port <number>    SNTP port (UDP); 0 picks a free port. Default: ${DEFAULT_SNTP_PORT}
+  --rate <number>         UDP datagrams answered per second per source address, on
+                          average (token bucket shared by the UDP services). Default: ${DEFAULT_RATE}
+  --burst <number>        UDP datagrams a source may send at once before --rate applies.
+                          Default: ${DEFAULT_BURST}
+  --drain-timeout <ms>    On SIGINT/SIGTERM, how long requests in flight may finish;
+                          a second signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
+  -h, --help              Print this help and exit.
+
+Try it: rdate -p -o ${DEFAULT_TIME_PORT} ${DEFAULT_HOST}
+        rdate -n -p -o ${DEFAULT_SNTP_PORT} ${DEFAULT_HOST}
+        nc ${DEFAULT_HOST} ${DEFAULT_DAYTIME_PORT}
+`
+
+/** Parses the command line (without the node and script paths); throws `UsageError`. */
+export function parseCliArgs(argv: string[]): CliOptions {
+  let values: Record<string, string | boolean | undefined>
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        host: { type: 'string' },
+        'time-port': { type: 'string' },
+        'daytime-port': { type: 'string' },
+        'sntp-port': { type: 'string' },
+        rate: { type: 'string' },
+        burst: { type: 'string' },
+        'drain-timeout': { type: 'string' },
+      },
+    }))
+  } catch (error) {
+    // parseArgs explains in several sentences; the first one says what is wrong.
+    const message = (error as Error).message.split(/\.\s/)[0]!.replace(/\s+/g, ' ')
+    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1))
+  }
+  const host = (values.host as string | undefined) ?? DEFAULT_HOST
+  if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
+  const rateRaw = values.rate as string | undefined
+  const rate =
+    rateRaw === undefined ? DEFAULT_RATE : /^\d+(\.\d+)?$/.test(rateRaw) ? Number(rateRaw) : Number.NaN
+  if (!(rate > 0)) throw new UsageError(`--rate must be a positive number (got '${rateRaw}')`)
+  const burst = integer('--burst', values.burst, DEFAULT_BURST, 1_000_000)
+  if (burst < 1) throw new UsageError(`--burst must be at least 1 (got '${values.burst}')`)
+  return {
+    help: values.help === true,
+    host,
+    timePort: integer('--time-port', values['time-port'], DEFAULT_TIME_PORT, 65535),
+    daytimePort: integer('--daytime-port', values['daytime-port'], DEFAULT_DAYTIME_PORT, 65535),
+    sntpPort: integer('--sntp-port', values['sntp-port'], DEFAULT_SNTP_PORT, 65535),
+    rate,
+    burst,
+    drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
+  }
+}
+
+function integer(name: string, raw: unknown, fallback: number, max: number): number {
+  if (raw === undefined) return fallback
+  const value = /^\d+$/.test(String(raw)) ? Number(raw) : Number.NaN
+  if (!(value <= max)) throw new UsageError(`${name} must be an integer from 0 to ${max} (got '${raw}')`)
+  return value
+}

@@ -1,0 +1,69 @@
+import { performance } from 'node:perf_hooks'
+
+export interface RateLimitOptions {
+  /** Datagrams answered per second per source address, on average. Default: `5`. */
+  rate?: number
+  /** Datagrams a source may send at once before the rate applies. Default: `10`. */
+  burst?: number
+  /** Source addresses remembered; past this the least recently seen is forgotten. Default: `10000`. */
+  maxTracked?: number
+  /** Monotonic time in ms. Default: `performance.now`. */
+  now?: () => number
+}
+
+export const DEFAULT_RATE = 5
+export const DEFAULT_BURST = 10
+
+/**
+ * A token bucket per source address: each holds up to `burst` tokens, refilled at `rate` per
+ * second; a datagram is answered only if it can take one. Memory is bounded by `maxTracked`
+ * (least recently seen forgotten first, so a forgotten source comes back with a full bucket).
+ */
+export class TokenBucketLimiter {
+  readonly rate: number
+  readonly burst: number
+  readonly maxTracked: number
+  readonly #now: () => number
+  readonly #buckets = new Map<string, { tokens: number; at: number }>()
+
+  constructor({
+    rate = DEFAULT_RATE,
+    burst = DEFAULT_BURST,
+    maxTracked = 10_000,
+    now,
+  }: RateLimitOptions = {}) {
+    if (!(rate > 0) || !Number.isFinite(rate))
+      throw new RangeError(`rate must be a positive number; got ${rate}`)
+    if (!(Number.isInteger(burst) && burst >= 1))
+      throw new RangeError(`burst must be an integer >= 1; got ${burst}`)
+    if (!(Number.isInteger(maxTracked) && maxTracked >= 1))
+      throw new RangeError('maxTracked must be an integer >= 1')
+    this.rate = rate
+    this.burst = burst
+    this.maxTracked = maxTracked
+    this.#now = now ?? (() => performance.now())
+  }
+
+  /** Sources being tracked. */
+  get size(): number {
+    return this.#buckets.size
+  }
+
+  /** Takes a token for `key`; false when its bucket is empty. */
+  take(key: string): boolean {
+    const now = this.#now()
+    let bucket = this.#buckets.get(key)
+    if (bucket) {
+      this.#buckets.delete(key) // re-inserted below: the Map's order is least recently seen first
+      bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) * this.rate) / 1000)
+      bucket.at = now
+    } else {
+      if (this.#buckets.size >= this.maxTracked) this.#buckets.delete(this.#buckets.keys().next().value!)
+      bucket = { tokens: this.burst, at: now }
+    }
+    this.#buckets.set(key, bucket)
+    if (bucket.tokens < 1) return false
+    bucket.tokens -= 1
+    return true
+  }
+}
