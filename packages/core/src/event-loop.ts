@@ -5,6 +5,12 @@ export type ServerConstructor<T extends BaseServer<any, any, any> = BaseServer<a
     ...args: any[]
   ) => T
 
+/** Options `EventLoopMixIn` adds (also fields of the same name). */
+export interface EventLoopServerOptions {
+  /** Requests processed at once; past this, new requests wait in the queue. Default: `Infinity`. */
+  maxConcurrentRequests?: number
+}
+
 /** What `EventLoopMixIn` adds to a server. */
 export interface EventLoopServer {
   /**
@@ -26,6 +32,11 @@ export function EventLoopMixIn<TBase extends ServerConstructor>(
 ): TBase & ServerConstructor<InstanceType<TBase> & EventLoopServer> {
   abstract class EventLoopMixInServer extends Base implements EventLoopServer {
     maxConcurrentRequests = Number.POSITIVE_INFINITY
+
+    constructor(...args: any[]) {
+      super(...args)
+      this.applyOptions() // the field initialiser above ran after BaseServer copied the options
+    }
 
     override processRequest(request: unknown, clientAddress: unknown): Promise<void> | undefined {
       this.trackRequest(request, clientAddress, this.#processInBackground(request, clientAddress))

@@ -17,7 +17,12 @@ export {
   SocketServerError,
   SocketTimeoutError,
 } from './errors.js'
-export { EventLoopMixIn, type EventLoopServer, type ServerConstructor } from './event-loop.js'
+export {
+  EventLoopMixIn,
+  type EventLoopServer,
+  type EventLoopServerOptions,
+  type ServerConstructor,
+} from './event-loop.js'
 export { BaseRequestHandler, type RequestHandler, type RequestHandlerClass, runHandler } from './handler.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
 export { reportListenerError } from './listener-errors.js'

@@ -64,6 +64,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   serverAddress: ServerAddress
   readonly RequestHandlerClass: RequestHandlerClass<Request, ClientAddress, any>
 
+  readonly #options: Record<string, unknown>
   readonly #queue: RequestQueue<[Request, ClientAddress]>
   readonly #active = new RequestTracker<Request>()
   #bound: Promise<void> | undefined
@@ -72,6 +73,10 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   #stopped: Promise<void> = RESOLVED
   #wakeLoop: (() => void) | undefined
   #closing: Promise<void> | undefined
+  #giveUpWaiting: (() => void) | undefined
+  readonly #gaveUp = new Promise<void>((resolve) => (this.#giveUpWaiting = resolve))
+  // A request the one-at-a-time loop was running when shutdown() stopped it; the next loop waits for it.
+  #unfinished: Promise<void> | undefined
 
   constructor(
     serverAddress: ServerAddress,
@@ -84,9 +89,8 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     this.serverAddress = serverAddress
     this.RequestHandlerClass = RequestHandlerClass
     const { bindAndActivate = true, ...fields } = options
-    for (const [key, value] of Object.entries(fields)) {
-      if (value !== undefined) (this as Record<string, unknown>)[key] = value
-    }
+    this.#options = fields
+    this.applyOptions()
     this.#queue = new RequestQueue(this.maxQueuedRequests)
     // Deferred so that subclass constructors and field initialisers have run before serverBind().
     if (bindAndActivate) {
@@ -123,6 +127,17 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     }
     if (channels.serverListening.hasSubscribers) {
       channels.serverListening.publish({ server: this, address: this.serverAddress })
+    }
+  }
+
+  /**
+   * Copies the constructor's options onto the fields of the same name. A subclass or mix-in whose
+   * fields have initialisers calls it again at the end of its constructor: those initialisers run
+   * after this class's constructor and would otherwise put their defaults back over the options.
+   */
+  protected applyOptions(): void {
+    for (const [key, value] of Object.entries(this.#options)) {
+      if (value !== undefined) (this as Record<string, unknown>)[key] = value
     }
   }
 
@@ -235,6 +250,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     this.#wakeLoop = wake
     try {
       if (this.#bound) await this.#bound
+      if (this.#unfinished) await this.#unfinished
       while (!this.#shutdownRequested) {
         const ready = await this.#queue.wait(pollInterval)
         if (this.#shutdownRequested) break
@@ -242,7 +258,14 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
           const handled = this.#handleRequestNoblock()
           // A request still running when shutdown() is called keeps running (serverClose() waits for
           // it); the loop itself stops at once, so shutdown() from inside a handler cannot deadlock.
+          // The next serveForever()/handleRequest() waits for it: one at a time stays one at a time.
           await Promise.race([handled, shutdownSignal])
+          if (this.#shutdownRequested) {
+            const unfinished: Promise<void> = handled.finally(() => {
+              if (this.#unfinished === unfinished) this.#unfinished = undefined
+            })
+            this.#unfinished = unfinished
+          }
         }
         const actions = this.serviceActions()
         if (actions) await actions
@@ -269,6 +292,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     this.#enterLoop()
     try {
       if (this.#bound) await this.#bound
+      if (this.#unfinished) await this.#unfinished
       const ready = await this.#queue.wait(this.timeout)
       if (ready) await this.#handleRequestNoblock()
       else if (!this.closed) await this.handleTimeout()
@@ -397,7 +421,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     }
     for (const [request] of this.#queue.close()) this.#closeQuietly(request)
     await this.closeListener()
-    if (this.blockOnClose) await this.#active.idle()
+    if (this.blockOnClose) await Promise.race([this.#active.idle(), this.#gaveUp])
   }
 
   /** Cuts short every request being processed (closes its socket); returns how many. */
@@ -420,7 +444,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     const finished = Promise.all([this.shutdown(), this.serverClose(), this.#active.idle()])
     if (await settlesWithin(finished, timeout)) return { aborted: 0 }
     const aborted = this.abortRequests()
-    await settlesWithin(finished, 2_000)
+    if (!(await settlesWithin(finished, 2_000))) this.#giveUpWaiting?.() // handlers that ignore the abort
     return { aborted }
   }
 

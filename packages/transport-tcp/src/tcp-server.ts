@@ -4,6 +4,7 @@ import {
   type BaseServerOptions,
   BindError,
   EventLoopMixIn,
+  type EventLoopServerOptions,
   type InetAddress,
   type InetAddressInput,
   type RequestHandlerClass,
@@ -13,7 +14,7 @@ import {
   toInetAddress,
 } from '@socketserver/core'
 
-export interface TCPServerOptions extends BaseServerOptions {
+export interface TCPServerOptions extends BaseServerOptions, EventLoopServerOptions {
   /** How long closing a request waits for its unsent data to reach the kernel before dropping it, in ms. Default: `30000`. */
   closeTimeout?: number
 }
@@ -46,9 +47,7 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     const address = toInetAddress(serverAddress)
     super(address, RequestHandlerClass, options)
     this.addressFamily = address.family
-    // This class's field initialisers ran after super() and put back the default over the option
-    // BaseServer had copied, so apply this class's own option again.
-    if (options?.closeTimeout !== undefined) this.closeTimeout = options.closeTimeout
+    this.applyOptions() // this class's field initialisers ran after BaseServer copied the options
   }
 
   override async serverBind(): Promise<void> {
