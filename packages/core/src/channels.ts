@@ -27,6 +27,8 @@ export const channels = {
    * larger than its `maxPacketSize`; `action` is `'truncate'` or `'drop'`.
    */
   packetOversized: diagnostics.channel('socketserver:packet:oversized'),
+  /** `{ server, worker, kind: 'thread' | 'process', event: 'spawn' | 'exit' | 'replace' | 'timeout', detail }` from thread and process pools. */
+  worker: diagnostics.channel('socketserver:worker'),
 } as const
 
 export type ChannelName = keyof typeof channels

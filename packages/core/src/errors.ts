@@ -16,6 +16,10 @@ export type ErrorCode =
   | 'SOCKSRV_READ_LIMIT'
   | 'SOCKSRV_PATH_TOO_LONG'
   | 'SOCKSRV_NOT_A_SOCKET'
+  | 'SOCKSRV_REMOTE_HANDLER_ERROR'
+  | 'SOCKSRV_WORKER_EXITED'
+  | 'SOCKSRV_HANDLER_TIMEOUT'
+  | 'SOCKSRV_HANDLER_MODULE'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -151,6 +155,70 @@ export class NotASocketError extends SocketServerError {
       `${formatAddress(path)} exists and is a ${fileType}, not a socket; refusing to replace it`,
     )
     this.path = path
+  }
+}
+
+/** What a handler error looks like after crossing a thread or process boundary. */
+export interface SerializedError {
+  name: string
+  message: string
+  stack?: string
+  code?: unknown
+}
+
+/**
+ * A handler threw in a worker thread or child process. `message` and `stack` are the original's
+ * (the stack is the remote one); `remoteName` and `remoteCode` its class name and `code`.
+ */
+export class RemoteHandlerError extends SocketServerError {
+  readonly remoteName: string
+  readonly remoteCode: unknown
+  constructor(error: SerializedError, where: string) {
+    super('SOCKSRV_REMOTE_HANDLER_ERROR', error.message)
+    this.remoteName = error.name
+    this.remoteCode = error.code
+    this.stack = `${error.stack ?? `${error.name}: ${error.message}`}\n    (in ${where})`
+  }
+
+  /** The plain, cloneable form of any thrown value, for postMessage or IPC. */
+  static serialize(error: unknown): SerializedError {
+    if (error instanceof Error) {
+      return {
+        name: error.name,
+        message: error.message,
+        stack: error.stack,
+        code: (error as { code?: unknown }).code,
+      }
+    }
+    return { name: 'Error', message: String(error) }
+  }
+}
+
+/** A worker thread or child process exited while it was handling requests; they were closed. */
+export class WorkerExitedError extends SocketServerError {
+  readonly exitCode: number | null
+  readonly signal: string | null
+  constructor(where: string, exitCode: number | null, signal: string | null = null) {
+    super(
+      'SOCKSRV_WORKER_EXITED',
+      `${where} exited (${signal ? `signal ${signal}` : `code ${exitCode}`}) while handling a request`,
+    )
+    this.exitCode = exitCode
+    this.signal = signal
+  }
+}
+
+/** A handler ran past its deadline in a worker or child, which was stopped. */
+export class HandlerTimeoutError extends SocketServerError {
+  constructor(where: string, ms: number) {
+    super('SOCKSRV_HANDLER_TIMEOUT', `handler in ${where} ran longer than ${ms} ms and was stopped`)
+  }
+}
+
+/** A worker thread or child process could not load the request handler class: the setup is wrong. */
+export class HandlerModuleError extends SocketServerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SOCKSRV_HANDLER_MODULE', message, options)
   }
 }
 

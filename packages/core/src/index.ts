@@ -6,16 +6,21 @@ export {
   type ErrorCode,
   FrameTooLargeError,
   formatAddress,
+  HandlerModuleError,
+  HandlerTimeoutError,
   InvalidArgumentError,
   LineTooLongError,
   NotASocketError,
   QueueFullError,
   ReadLimitError,
+  RemoteHandlerError,
   ReusePortUnsupportedError,
+  type SerializedError,
   ServerClosedError,
   SocketPathTooLongError,
   SocketServerError,
   SocketTimeoutError,
+  WorkerExitedError,
 } from './errors.js'
 export {
   EventLoopMixIn,
@@ -24,6 +29,7 @@ export {
   type ServerConstructor,
 } from './event-loop.js'
 export { BaseRequestHandler, type RequestHandler, type RequestHandlerClass, runHandler } from './handler.js'
+export { HANDLER_WORKER_MARK, isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
 export { reportListenerError } from './listener-errors.js'
 export { RequestQueue } from './request-queue.js'

@@ -1,11 +1,13 @@
-import { BaseRequestHandler } from '@socketserver/core'
+import { BaseRequestHandler, type BaseServerOptions, type EventLoopServerOptions } from '@socketserver/core'
 import { describe, expect, it } from 'vitest'
 import { EventLoopMemoryServer, type MemoryRequest, MemoryServer } from './helpers/memory-server.js'
 import { gate, settle, waitFor } from './helpers/wait.js'
 
 describe('options beat field initialisers of subclasses and mix-ins', () => {
   it('EventLoopMixIn keeps maxConcurrentRequests passed as an option', async () => {
-    const server = new EventLoopMemoryServer('here', BaseRequestHandler, { maxConcurrentRequests: 3 })
+    const server = new EventLoopMemoryServer('here', BaseRequestHandler, {
+      maxConcurrentRequests: 3,
+    } as BaseServerOptions & EventLoopServerOptions)
     expect(server.maxConcurrentRequests).toBe(3)
     expect(new EventLoopMemoryServer('here', BaseRequestHandler).maxConcurrentRequests).toBe(
       Number.POSITIVE_INFINITY,
