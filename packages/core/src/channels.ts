@@ -28,7 +28,7 @@ export const channels = {
    */
   packetOversized: diagnostics.channel('socketserver:packet:oversized'),
   /** `{ server, worker, kind: 'thread' | 'process', event: 'spawn' | 'exit' | 'replace' | 'timeout', detail }` from thread and process pools. */
-  worker: diagnostics.channel('socketserver:worker'),
+  worker: diagnostics.channel('socketserver:worker:lifecycle'),
 } as const
 
 export type ChannelName = keyof typeof channels
