@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
+import { isMainThread } from 'node:worker_threads'
 import { InvalidArgumentError } from '@socketserver/core'
 import { isAbstractName } from './path.js'
 
@@ -32,14 +33,17 @@ let library: NativeDgramSocketClass | undefined
 
 /**
  * Loads the library on first use, so that importing the package (for UnixStreamServer) never loads
- * the binary. With require(), not import(): on Node 20 a dynamic import() of this CommonJS module
- * now and then gave an empty namespace (seen in a script that had bound a stream server first).
+ * the binary. Its `js/dgram.js`, not its main module: that one, loaded in a worker thread,
+ * registers a cleanup hook that closes every handle of the process (other threads' too, and ones
+ * already closed) when the first such worker ends, which aborted the process in 18 of 20 runs of
+ * two workers at once (the ADR has the numbers). With require(), not import(): a dynamic import()
+ * of this CommonJS module now and then gave an empty namespace on Node 20.
  */
 function loadLibrary(): NativeDgramSocketClass {
   if (library) return library
   let module: { DgramSocket?: NativeDgramSocketClass }
   try {
-    module = createRequire(import.meta.url)('node-unix-socket')
+    module = createRequire(import.meta.url)('node-unix-socket/js/dgram.js')
   } catch (error) {
     throw new Error(
       `Unix datagram sockets need the native library node-unix-socket, which has no binary for ${process.platform}-${process.arch} here: ${(error as Error)?.message ?? error}`,
@@ -49,6 +53,24 @@ function loadLibrary(): NativeDgramSocketClass {
   if (typeof module.DgramSocket !== 'function') throw new Error('node-unix-socket has no DgramSocket export')
   library = module.DgramSocket
   return library
+}
+
+/**
+ * Sockets open in this worker thread. A worker's event loop must have no native handle left when
+ * it is torn down (Node aborts the process otherwise): `process.exit()` in a worker runs 'exit'
+ * listeners, so they are closed there. `worker.terminate()` runs none: close servers first.
+ */
+const openInThisWorker = new Set<UnixDatagramSocket>()
+let exitHookInstalled = false
+
+function trackInWorker(socket: UnixDatagramSocket): void {
+  if (isMainThread) return
+  openInThisWorker.add(socket)
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on('exit', () => {
+    for (const open of openInThisWorker) open.close()
+  })
 }
 
 // The library reports errors by their strerror text only (from Rust's nix crate); Node code expects `code`.
@@ -141,6 +163,7 @@ export class UnixDatagramSocket {
     // The library closes the socket before emitting 'error' (a failed recvmsg).
     native.on('error', (error: Error) => {
       this.#closed = true
+      openInThisWorker.delete(this)
       setImmediate(onError, error)
     })
   }
@@ -151,7 +174,9 @@ export class UnixDatagramSocket {
     onError: (error: Error) => void,
   ): Promise<UnixDatagramSocket> {
     const DgramSocket = loadLibrary()
-    return new UnixDatagramSocket(new DgramSocket(), onMessage, onError)
+    const socket = new UnixDatagramSocket(new DgramSocket(), onMessage, onError)
+    trackInWorker(socket)
+    return socket
   }
 
   get closed(): boolean {
@@ -242,6 +267,7 @@ export class UnixDatagramSocket {
     if (this.#closed) return
     this.#closed = true
     this.#pending = []
+    openInThisWorker.delete(this)
     try {
       this.#native.close()
     } catch {

@@ -3,6 +3,7 @@ import { chmod, link, lstat, mkdtemp, rmdir, unlink } from 'node:fs/promises'
 import net from 'node:net'
 import { dirname, join, sep } from 'node:path'
 import { BindError, NotASocketError } from '@socketserver/core'
+import { UnixDatagramSocket } from './datagram-socket.js'
 import { MAX_UNIX_PATH_BYTES } from './path.js'
 
 /** Which file a server bound: a socket is removed at close only if the path still names this one. */
@@ -51,12 +52,19 @@ export function systemError(
 
 type ProbeResult = 'live' | 'stale' | 'gone' | NodeJS.ErrnoException
 
-/**
- * Connects to the socket at `path` to learn whether a server owns it. ECONNREFUSED is the kernel
- * saying nobody is bound there: a file left by a dead server. EPROTOTYPE (a datagram socket is
- * bound there) and EAGAIN (a stream server with a full backlog) mean someone is.
- */
-function probe(path: string): Promise<ProbeResult> {
+/** Which kind of socket a probe uses: the other kind than the server's, see `clearStaleSocket`. */
+export type ProbeKind = 'stream' | 'datagram'
+
+function classify(error: NodeJS.ErrnoException): ProbeResult {
+  if (error.code === 'ECONNREFUSED') return 'stale'
+  if (error.code === 'ENOENT') return 'gone'
+  // EPROTOTYPE: a socket of the other type is bound there; EAGAIN: a stream server's backlog is full.
+  if (error.code === 'EPROTOTYPE' || error.code === 'EAGAIN') return 'live'
+  return error
+}
+
+/** Connects a stream socket to `path`. */
+function probeWithStream(path: string): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = net.connect({ path })
     const done = (result: ProbeResult) => {
@@ -66,22 +74,43 @@ function probe(path: string): Promise<ProbeResult> {
     }
     const timer = setTimeout(() => done('live'), PROBE_TIMEOUT_MS)
     socket.once('connect', () => done('live'))
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ECONNREFUSED') done('stale')
-      else if (error.code === 'ENOENT') done('gone')
-      else if (error.code === 'EPROTOTYPE' || error.code === 'EAGAIN') done('live')
-      else done(error)
-    })
+    socket.once('error', (error: NodeJS.ErrnoException) => done(classify(error)))
   })
 }
+
+/** Sends an empty datagram to `path` from an unbound datagram socket. */
+async function probeWithDatagram(path: string): Promise<ProbeResult> {
+  let socket: UnixDatagramSocket
+  try {
+    socket = await UnixDatagramSocket.open(ignore, ignore)
+  } catch {
+    return probeWithStream(path) // no native binary here: the stream probe still tells
+  }
+  try {
+    await socket.send(EMPTY, path)
+    return 'live'
+  } catch (error) {
+    return classify(error as NodeJS.ErrnoException)
+  } finally {
+    socket.close()
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
 
 /**
  * Makes way for a server at `path` (a filesystem path). Nothing there: nothing to do. A socket
  * no process is bound to (left by a server that died): removed, but only if the path still names
  * the file that was probed. A socket in use: `BindError` (`EADDRINUSE`). Anything that is not a
  * socket: `NotASocketError`, and the file is left as it is.
+ *
+ * The probe connects to the socket: ECONNREFUSED is the kernel saying nobody is bound to it. It
+ * uses the other socket type than the server's (`probe`), because what usually sits at the path
+ * is the same kind of server, and to it the probe is then invisible: a stream listener answers a
+ * datagram with EPROTOTYPE, and a datagram socket a stream connect, without a connection queued
+ * or a datagram delivered.
  */
-export async function clearStaleSocket(path: string): Promise<void> {
+export async function clearStaleSocket(path: string, probe: ProbeKind): Promise<void> {
   let stats: BigIntStats | undefined
   try {
     stats = await lstatOrUndefined(path)
@@ -90,7 +119,7 @@ export async function clearStaleSocket(path: string): Promise<void> {
   }
   if (!stats) return
   if (!stats.isSocket()) throw new NotASocketError(path, fileType(stats))
-  const result = await probe(path)
+  const result = await (probe === 'datagram' ? probeWithDatagram(path) : probeWithStream(path))
   if (result === 'gone') return
   if (result === 'live') {
     throw new BindError(path, systemError('EADDRINUSE', 'bind', path, 'a server is bound to'))

@@ -108,7 +108,7 @@ export class UnixDatagramServer extends BaseServer<UnixDatagramRequest, string, 
     const path = this.serverAddress
     this.#checkOptions()
     try {
-      await clearStaleSocket(path)
+      await clearStaleSocket(path, 'stream')
       const socket = await UnixDatagramSocket.open(
         (packet, sender) => this.#onMessage(socket, packet, sender),
         // A failed receive closes the library's socket: report it; the server stops receiving.

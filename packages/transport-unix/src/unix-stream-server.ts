@@ -88,7 +88,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
       if (isAbstractName(path)) {
         await listen(path)
       } else {
-        await clearStaleSocket(path)
+        await clearStaleSocket(path, 'datagram')
         // Binding elsewhere and linking also keeps Node from unlinking serverAddress at close
         // whatever is there by then (libuv removes the path it bound, unconditionally).
         this.#file = await bindThroughPrivateDirectory(path, this.socketMode, listen)
