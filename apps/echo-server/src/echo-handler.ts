@@ -17,21 +17,18 @@ export function createEchoStats(): EchoStats {
 
 /**
  * RFC 862 echo: every byte received goes back to the sender until the client closes its side; then
- * the server closes the connection. `read1()` hands over whatever has arrived, so bytes go back as
- * they come, with no waiting for a full line or buffer. `timeout` (ms, `null` = never) is the idle
- * limit: a read that waits that long ends the connection quietly.
+ * the server closes the connection. `rfile.copyTo(wfile)` (Python's `shutil.copyfileobj`) sends
+ * each chunk back as it arrives, pausing the client while it does not read its echo, with no promise
+ * per chunk. `timeout` (ms, `null` = never) is the idle limit: no data for that long (or an echo the
+ * client does not read for that long) ends the connection quietly.
  */
 export class EchoHandler extends StreamRequestHandler {
   // Every reply is something the client is waiting for: send it now, not after the previous ACK.
   override disableNagleAlgorithm = true
 
   override async handle(): Promise<void> {
-    let chunk: Buffer
     try {
-      while ((chunk = await this.rfile.read1()).length > 0) {
-        await this.wfile.write(chunk)
-        this.echoed(chunk.length)
-      }
+      this.echoed(await this.rfile.copyTo(this.wfile))
     } catch (error) {
       if (error instanceof SocketTimeoutError) return this.idleTimedOut()
       // A client that resets or vanishes mid-echo is an ordinary end for an echo server, not an error.
@@ -40,7 +37,7 @@ export class EchoHandler extends StreamRequestHandler {
     }
   }
 
-  /** Called after each chunk was sent back; the configured handler counts bytes here. */
+  /** Called with the bytes sent back once the client has closed; the configured handler counts them. */
   protected echoed(_bytes: number): void {}
 
   /** Called when the connection is closed for being idle. */

@@ -14,7 +14,9 @@ export const MAX_UDP_PAYLOAD = 65_507
  */
 export class DatagramWriter {
   readonly maxSize: number
-  #chunks: Buffer[] = []
+  // The usual reply is one write: kept as is, concatenated only when a second one comes.
+  #first: Buffer | undefined
+  #rest: Buffer[] | undefined
   #length = 0
   #written = false
   #closed = false
@@ -50,7 +52,8 @@ export class DatagramWriter {
     }
     this.#written = true
     if (chunk.length > 0) {
-      this.#chunks.push(chunk)
+      if (this.#first === undefined) this.#first = chunk
+      else (this.#rest ??= []).push(chunk)
       this.#length += chunk.length
     }
     return RESOLVED
@@ -63,8 +66,11 @@ export class DatagramWriter {
 
   /** The reply so far (Python's `BytesIO.getvalue()`). */
   getvalue(): Buffer {
-    if (this.#chunks.length > 1) this.#chunks = [Buffer.concat(this.#chunks, this.#length)]
-    return this.#chunks[0] ?? Buffer.alloc(0)
+    if (this.#rest) {
+      this.#first = Buffer.concat([this.#first!, ...this.#rest], this.#length)
+      this.#rest = undefined
+    }
+    return this.#first ?? Buffer.alloc(0)
   }
 
   /** No more writes. */

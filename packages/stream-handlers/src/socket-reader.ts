@@ -1,5 +1,12 @@
+import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import { LineTooLongError, ReadLimitError, SocketTimeoutError } from '@socketserver/core'
+import {
+  ConnectionClosedError,
+  LineTooLongError,
+  ReadLimitError,
+  SocketTimeoutError,
+} from '@socketserver/core'
+import { kSocket, type SocketWriter } from './socket-writer.js'
 
 export interface SocketReaderOptions {
   /** Longest line `readline()` returns, in bytes, newline included. Default: `65536`. */
@@ -8,40 +15,63 @@ export interface SocketReaderOptions {
   maxReadSize?: number
   /** Longest a read may wait for data, in ms; then it rejects with `SocketTimeoutError`. `null`: forever. Default: `null`. */
   timeout?: number | null
+  /** Bytes read ahead of the handler before the socket is paused. Default: `65536`. */
+  highWaterMark?: number
 }
 
 const EMPTY = Buffer.alloc(0)
 const NEWLINE = 0x0a
 
+// What a read that has to wait will accept: `undefined` means "not yet".
+type Attempt = () => Buffer | undefined
+const COPYING: Attempt = () => undefined
+
+interface Copy {
+  target: Socket
+  copied: number
+  resolve: (copied: number) => void
+  reject: (error: Error) => void
+  draining: boolean
+}
+
 /**
- * Python's `rfile`: a buffered reader over a socket, pulling from it only as much as a call needs,
- * so memory stays bounded by the stream's high-water mark plus the largest line or read asked for.
+ * Python's `rfile`: a buffered reader over a socket. It takes the socket's `'data'` events (the
+ * fastest path Node has) and pauses the socket once `highWaterMark` bytes wait unread, so memory
+ * stays bounded by that plus the largest line or read asked for; a read that needs more resumes it.
  */
 export class SocketReader implements AsyncIterable<Buffer> {
   readonly maxLineLength: number
   readonly maxReadSize: number
   readonly timeout: number | null
+  readonly highWaterMark: number
   readonly #source: Readable
   #chunks: Buffer[] = []
   #length = 0
   #scanned = 0 // leading bytes already searched for a newline
   #eof = false
   #error: Error | undefined
-  #wake: (() => void) | undefined
-  #fail: ((error: Error) => void) | undefined
-  #timer: NodeJS.Timeout | undefined
   #closed = false
+  #paused = false
+  // The one read waiting for data (a reader has one consumer: its handler).
+  #attempt: Attempt | undefined
+  #read1Limit = 0 // > 0 while the waiting read is a read1(): data can go straight to it
+  #resolve: ((value: Buffer) => void) | undefined
+  #reject: ((error: Error) => void) | undefined
+  #timer: NodeJS.Timeout | undefined
+  #copy: Copy | undefined
 
   constructor(source: Readable, options: SocketReaderOptions = {}) {
     this.#source = source
     this.maxLineLength = options.maxLineLength ?? 65_536
     this.maxReadSize = options.maxReadSize ?? 16 * 1024 * 1024
     this.timeout = options.timeout ?? null
-    source.on('readable', this.#onReadable)
+    this.highWaterMark = options.highWaterMark ?? 65_536
+    if (source.readableEnded || source.destroyed) this.#eof = true
+    source.on('data', this.#onData)
     source.on('end', this.#onEnd)
     source.on('close', this.#onEnd)
     source.on('error', this.#onError)
-    if (source.readableEnded || source.destroyed) this.#eof = true
+    source.resume() // also for sockets accepted with pauseOnConnect
   }
 
   /** Bytes buffered here and not yet returned. */
@@ -53,38 +83,104 @@ export class SocketReader implements AsyncIterable<Buffer> {
    * One line, ending in `\n`; the rest of the stream at end of stream; an empty Buffer after it.
    * A line longer than `limit` bytes rejects with `LineTooLongError` (the bytes stay buffered).
    */
-  async readline({ limit = this.maxLineLength }: { limit?: number } = {}): Promise<Buffer> {
-    for (;;) {
+  readline({ limit = this.maxLineLength }: { limit?: number } = {}): Promise<Buffer> {
+    return this.#read(() => {
       const index = this.#indexOfNewline()
       if (index >= 0) {
         if (index + 1 > limit) throw new LineTooLongError(limit)
         return this.#take(index + 1)
       }
       if (this.#length > limit) throw new LineTooLongError(limit)
-      if (!(await this.#fill())) return this.#take(this.#length)
-    }
+      return this.#eof ? this.#take(this.#length) : undefined
+    })
   }
 
   /**
    * `n` bytes, or fewer only at end of stream. Without `n`, everything up to end of stream
    * (rejecting with `ReadLimitError` past `maxReadSize`).
    */
-  async read(n?: number): Promise<Buffer> {
+  read(n?: number): Promise<Buffer> {
     if (n === undefined || n < 0) {
-      while (await this.#fill()) {
+      return this.#read(() => {
         if (this.#length > this.maxReadSize) throw new ReadLimitError(this.maxReadSize)
-      }
-      return this.#take(this.#length)
+        return this.#eof ? this.#take(this.#length) : undefined
+      })
     }
-    while (this.#length < n && (await this.#fill())) {}
-    return this.#take(Math.min(n, this.#length))
+    return this.#read(() =>
+      this.#length >= n || this.#eof ? this.#take(Math.min(n, this.#length)) : undefined,
+    )
   }
 
   /** Whatever is available, at least one byte and at most `n`, waiting only if nothing is; empty at end of stream. */
-  async read1(n = Number.POSITIVE_INFINITY): Promise<Buffer> {
-    if (this.#length === 0 && !(await this.#fill())) return EMPTY
-    const first = this.#chunks[0]!
-    return this.#take(Math.min(n, first.length))
+  read1(n = Number.POSITIVE_INFINITY): Promise<Buffer> {
+    if (this.#length > 0) return Promise.resolve(this.#takeFirst(n))
+    if (this.#eof || this.#error || this.#attempt) return this.#read(this.#read1Attempt)
+    // The hot path of echo-like handlers: wait with no per-call closure; #onData hands the chunk over.
+    this.#read1Limit = n
+    return this.#wait(this.#read1Attempt)
+  }
+
+  readonly #read1Attempt: Attempt = () =>
+    this.#length > 0
+      ? this.#takeFirst(this.#read1Limit || Number.POSITIVE_INFINITY)
+      : this.#eof
+        ? EMPTY
+        : undefined
+
+  /**
+   * Copies everything up to end of stream to `writer` (Python's `shutil.copyfileobj(rfile, wfile)`)
+   * and resolves with the number of bytes copied. Chunks go from the socket's events straight to
+   * the writer, with no promise per chunk; when the writer's peer does not read, this socket is
+   * paused until it drains. `timeout` applies to both sides: no data for that long, or a drain that
+   * does not come, rejects with `SocketTimeoutError`.
+   */
+  copyTo(writer: SocketWriter): Promise<number> {
+    if (this.#attempt || this.#copy) return Promise.reject(new Error('SocketReader: one read at a time'))
+    const target = writer[kSocket]
+    return new Promise<number>((resolve, reject) => {
+      const copy: Copy = { target, copied: 0, resolve, reject, draining: false }
+      this.#copy = copy
+      this.#attempt = COPYING
+      if (this.timeout !== null) this.#armTimer(this.timeout)
+      for (const chunk of this.#chunks.splice(0)) this.#copyChunk(copy, chunk)
+      this.#length = 0
+      this.#scanned = 0
+      if (this.#error) this.#endCopy(this.#error)
+      else if (this.#eof) this.#endCopy()
+      else if (this.#paused && !copy.draining) {
+        this.#paused = false
+        this.#source.resume()
+      }
+    })
+  }
+
+  #copyChunk(copy: Copy, chunk: Buffer): void {
+    const { target } = copy
+    if (target.destroyed || target.writableEnded) {
+      this.#endCopy(new ConnectionClosedError(target.errored ?? undefined))
+      return
+    }
+    copy.copied += chunk.length
+    if (target.write(chunk) || copy.draining) return
+    copy.draining = true
+    this.#paused = true
+    this.#source.pause()
+    target.once('drain', () => {
+      copy.draining = false
+      if (this.#copy !== copy) return
+      if (this.timeout !== null) this.#timer?.refresh()
+      this.#paused = false
+      this.#source.resume()
+    })
+  }
+
+  #endCopy(error?: Error): void {
+    const copy = this.#copy
+    if (!copy) return
+    this.#copy = undefined
+    this.#attempt = undefined
+    if (error) copy.reject(error)
+    else copy.resolve(copy.copied)
   }
 
   /** Lines, as Python's `for line in rfile`. */
@@ -100,9 +196,8 @@ export class SocketReader implements AsyncIterable<Buffer> {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#eof = true
     const source = this.#source
-    source.off('readable', this.#onReadable)
+    source.off('data', this.#onData)
     source.off('end', this.#onEnd)
     source.off('close', this.#onEnd)
     source.off('error', this.#onError)
@@ -110,28 +205,69 @@ export class SocketReader implements AsyncIterable<Buffer> {
     this.#onEnd()
   }
 
-  // Pulls one chunk from the socket into the buffer; false at end of stream.
-  async #fill(): Promise<boolean> {
-    for (;;) {
-      if (this.#error) throw this.#error
-      if (this.#closed) return false
-      const chunk = this.#source.read() as Buffer | null
-      if (chunk !== null) {
-        this.#chunks.push(chunk)
-        this.#length += chunk.length
-        return true
-      }
-      if (this.#eof) return false
-      await this.#waitForData()
+  // Completes at once when it can; otherwise waits, retrying on every event of the socket.
+  #read(attempt: Attempt): Promise<Buffer> {
+    if (this.#error) return Promise.reject(this.#error)
+    let result: Buffer | undefined
+    try {
+      result = attempt()
+    } catch (error) {
+      return Promise.reject(error)
     }
+    if (result !== undefined) {
+      this.#resumeIfRoom()
+      return Promise.resolve(result)
+    }
+    if (this.#attempt) return Promise.reject(new Error('SocketReader: one read at a time'))
+    return this.#wait(attempt)
   }
 
-  #waitForData(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#wake = resolve
-      this.#fail = reject
-      if (this.timeout !== null) this.#armTimer(this.timeout)
+  #wait(attempt: Attempt): Promise<Buffer> {
+    if (this.#paused) {
+      this.#paused = false
+      this.#source.resume() // this read needs more than is buffered
+    }
+    this.#attempt = attempt
+    if (this.timeout !== null) this.#armTimer(this.timeout)
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
     })
+  }
+
+  // Runs the waiting read again after an event; settles it if it can now complete.
+  #retry(): void {
+    const attempt = this.#attempt
+    if (!attempt) return
+    if (this.#copy) {
+      if (this.#error) this.#endCopy(this.#error)
+      else if (this.#eof) this.#endCopy()
+      return
+    }
+    let result: Buffer | undefined
+    try {
+      if (this.#error) throw this.#error
+      result = attempt()
+    } catch (error) {
+      this.#fail(error as Error)
+      return
+    }
+    if (result !== undefined) this.#succeed(result)
+  }
+
+  #succeed(value: Buffer): void {
+    const resolve = this.#resolve!
+    this.#attempt = this.#resolve = this.#reject = undefined
+    this.#read1Limit = 0
+    this.#resumeIfRoom()
+    resolve(value)
+  }
+
+  #fail(error: Error): void {
+    const reject = this.#reject!
+    this.#attempt = this.#resolve = this.#reject = undefined
+    this.#read1Limit = 0
+    reject(error)
   }
 
   // One timer per reader, refreshed per wait rather than created: reads are the hot path.
@@ -139,30 +275,52 @@ export class SocketReader implements AsyncIterable<Buffer> {
     if (this.#timer) this.#timer.refresh()
     else {
       this.#timer = setTimeout(() => {
-        const fail = this.#fail
-        if (!fail) return
-        this.#wake = this.#fail = undefined
-        fail(new SocketTimeoutError('read', ms))
+        const copy = this.#copy
+        if (copy) {
+          this.#endCopy(new SocketTimeoutError(copy.draining ? 'write' : 'read', ms))
+          if (copy.draining) copy.target.destroy() // a stuck write closes the connection, as wfile does
+        } else if (this.#attempt) this.#fail(new SocketTimeoutError('read', ms))
       }, ms)
       this.#timer.unref()
     }
   }
 
-  #onReadable = (): void => {
-    const wake = this.#wake
-    if (!wake) return
-    this.#wake = this.#fail = undefined
-    wake()
+  #onData = (chunk: Buffer): void => {
+    if (this.#copy) {
+      if (this.timeout !== null) this.#timer?.refresh()
+      this.#copyChunk(this.#copy, chunk)
+      return
+    }
+    // Hot path: a read1() waiting on an empty buffer takes the chunk as it is.
+    if (this.#read1Limit >= chunk.length && this.#length === 0) {
+      this.#succeed(chunk)
+      return
+    }
+    this.#chunks.push(chunk)
+    this.#length += chunk.length
+    this.#retry()
+    // Read ahead up to highWaterMark while nobody asks; a waiting read is bounded by its own limit.
+    if (!this.#attempt && this.#length >= this.highWaterMark && !this.#paused) {
+      this.#paused = true
+      this.#source.pause()
+    }
+  }
+
+  #resumeIfRoom(): void {
+    if (this.#paused && this.#length < this.highWaterMark && !this.#closed) {
+      this.#paused = false
+      this.#source.resume()
+    }
   }
 
   #onEnd = (): void => {
     this.#eof = true
-    this.#onReadable()
+    this.#retry()
   }
 
   #onError = (error: Error): void => {
     this.#error ??= error
-    this.#onReadable()
+    this.#retry()
   }
 
   #indexOfNewline(): number {
@@ -177,6 +335,10 @@ export class SocketReader implements AsyncIterable<Buffer> {
     }
     this.#scanned = base
     return -1
+  }
+
+  #takeFirst(n: number): Buffer {
+    return this.#take(Math.min(n, this.#chunks[0]!.length))
   }
 
   #take(n: number): Buffer {

@@ -9,6 +9,8 @@ export interface SocketWriterOptions {
 }
 
 const RESOLVED = Promise.resolve()
+/** Package-internal: lets `SocketReader.copyTo()` write to the socket without a promise per chunk. */
+export const kSocket = Symbol('socket')
 const EMPTY = Buffer.alloc(0)
 
 /**
@@ -26,6 +28,10 @@ export class SocketWriter {
     this.#socket = socket
     this.timeout = options.timeout ?? null
     this.chunkSize = options.chunkSize ?? 65_536
+  }
+
+  get [kSocket](): Socket {
+    return this.#socket
   }
 
   get closed(): boolean {

@@ -253,3 +253,85 @@ describe('wfile', () => {
     expect(pending).toBe(0)
   })
 })
+
+describe('rfile.copyTo(wfile)', () => {
+  class CopyEcho extends StreamRequestHandler {
+    static copied: number[] = []
+    override async handle() {
+      CopyEcho.copied.push(await this.rfile.copyTo(this.wfile))
+    }
+  }
+
+  it('copies everything to end of stream, including what readline had buffered, and reports the count', async () => {
+    class LineThenCopy extends StreamRequestHandler {
+      override async handle() {
+        const first = await this.rfile.readline()
+        await this.wfile.write(first.toString().toUpperCase())
+        await this.rfile.copyTo(this.wfile)
+      }
+    }
+    const { port } = await start(LineThenCopy)
+    const tail = randomBytes(3 * 1024 * 1024)
+    const reply = await exchange(port, Buffer.concat([Buffer.from('head\n'), tail]))
+    expect(reply.subarray(0, 5).toString()).toBe('HEAD\n')
+    expect(reply.subarray(5).equals(tail)).toBe(true)
+  })
+
+  it('round-trips 10 MB and resolves with the byte count', async () => {
+    CopyEcho.copied = []
+    const { port } = await start(CopyEcho)
+    const data = randomBytes(10 * 1024 * 1024)
+    const reply = await exchange(port, data)
+    expect(createHash('sha256').update(reply).digest('hex')).toBe(
+      createHash('sha256').update(data).digest('hex'),
+    )
+    await until(() => CopyEcho.copied.length === 1)
+    expect(CopyEcho.copied[0]).toBe(data.length)
+  })
+
+  it('pauses the source while the destination does not read: memory stays bounded', async () => {
+    let connection!: net.Socket
+    let copying!: Promise<number>
+    class Copy extends StreamRequestHandler {
+      override async handle() {
+        connection = this.connection
+        copying = this.rfile.copyTo(this.wfile)
+        await copying.catch(() => {})
+      }
+    }
+    const { port } = await start(Copy)
+    const client = await connect(port)
+    client.pause() // sends, never reads its echo
+    const chunk = Buffer.alloc(64 * 1024)
+    for (let i = 0; i < 512; i++) client.write(chunk) // 32 MiB, more than every kernel buffer between us
+    await until(() => connection?.isPaused() === true)
+    expect(connection.writableLength).toBeLessThanOrEqual(connection.writableHighWaterMark + 64 * 1024)
+    expect(connection.readableLength).toBeLessThanOrEqual(connection.readableHighWaterMark + 64 * 1024)
+    client.destroy()
+    // The reset ends the copy, as end of stream or as an error: it must not hang.
+    const copied = await copying.catch(() => -1)
+    expect(copied === -1 || copied > 0).toBe(true)
+  })
+
+  it('a stalled destination past timeout rejects with SocketTimeoutError (write) and closes the connection', async () => {
+    let caught: unknown
+    class Stalled extends StreamRequestHandler {
+      override timeout = 200
+      override async handle() {
+        caught = await this.rfile.copyTo(this.wfile).catch((e) => e)
+      }
+    }
+    const { port } = await start(Stalled)
+    const client = await connect(port)
+    client.pause()
+    const chunk = Buffer.alloc(64 * 1024)
+    for (let i = 0; i < 200 && !client.destroyed; i++) {
+      client.write(chunk)
+      await new Promise((r) => setImmediate(r))
+    }
+    await until(() => caught !== undefined)
+    expect(caught).toBeInstanceOf(SocketTimeoutError)
+    expect((caught as Error).message).toMatch(/write/)
+    client.destroy()
+  })
+})

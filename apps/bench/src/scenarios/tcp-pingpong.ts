@@ -7,8 +7,13 @@ export const tcpPingPong: Scenario = {
   servers: [
     {
       id: 'eventloop-stream',
-      label: 'EventLoopTCPServer + StreamRequestHandler',
+      label: 'EventLoopTCPServer + StreamRequestHandler (rfile.copyTo)',
       launch: { node: 'eventloop-stream' },
+    },
+    {
+      id: 'eventloop-stream-await',
+      label: 'EventLoopTCPServer + StreamRequestHandler (await read1/write)',
+      launch: { node: 'eventloop-stream-await' },
     },
     { id: 'raw-net', label: 'raw node:net', launch: { node: 'raw-net' } },
     {
@@ -26,7 +31,7 @@ export const tcpPingPong: Scenario = {
         'for the whole round, so it runs with 1 connection and is not compared with the other rows.',
     },
   ],
-  defaultServers: ['eventloop-stream', 'raw-net', 'tcpserver-stream'],
+  defaultServers: ['eventloop-stream', 'raw-net', 'eventloop-stream-await', 'tcpserver-stream'],
   full: { rounds: 5, durationMs: 3_000, warmupMs: 1_000, connections: 50, messageSize: 64 },
   smoke: { rounds: 2, durationMs: 400, warmupMs: 200, connections: 50, messageSize: 64 },
   compare: { subject: 'eventloop-stream', baseline: 'raw-net', target: 0.95 },

@@ -64,15 +64,17 @@ async function startFramework(
   }
 }
 
-async function streamEcho() {
+async function streamEcho(style: 'copy' | 'await' = 'copy') {
   // Loaded only by the kinds that need it, so the other servers start without it.
-  const { StreamEcho } = await import('./echo-handler.js')
-  return StreamEcho
+  const { StreamEcho, StreamEchoAwait } = await import('./echo-handler.js')
+  return style === 'copy' ? StreamEcho : StreamEchoAwait
 }
 
 export const tcpServers = {
   'raw-net': rawNetEcho,
   'eventloop-stream': async (host: string) => startFramework(EventLoopTCPServer, await streamEcho(), host),
+  'eventloop-stream-await': async (host: string) =>
+    startFramework(EventLoopTCPServer, await streamEcho('await'), host),
   'eventloop-socket': (host: string) => startFramework(EventLoopTCPServer, SocketEcho, host),
   'tcpserver-stream': async (host: string) => startFramework(TCPServer, await streamEcho(), host),
 }
