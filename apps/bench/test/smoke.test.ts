@@ -88,9 +88,10 @@ describe('bench harness', () => {
     expect(run.stdout.match(/^round +\d+\/2 +eventloop-stream /gm)).toHaveLength(2)
     expect(run.stdout.match(/^round +\d+\/2 +raw-net /gm)).toHaveLength(2)
 
-    const ratio = /^ratio EventLoopTCPServer \+ StreamRequestHandler \/ raw node:net: (\d+\.\d+)/m.exec(
-      run.stdout,
-    )
+    const ratio =
+      /^ratio EventLoopTCPServer \+ StreamRequestHandler \(rfile\.copyTo\) \/ raw node:net: (\d+\.\d+)/m.exec(
+        run.stdout,
+      )
     expect(ratio, 'a ratio line').not.toBeNull()
     expect(Number(ratio![1])).toBeGreaterThan(0)
     expect(run.stdout).toMatch(
