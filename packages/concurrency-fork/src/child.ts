@@ -1,0 +1,216 @@
+/**
+ * The entry point of every child process a forking server starts. It imports the user's handler
+ * module, then runs the handler (`setup`/`handle`/`finish`) on each connection or datagram the
+ * parent passes it, many at once on its own event loop, until the parent retires it or goes away.
+ */
+import type net from 'node:net'
+import { RemoteHandlerError, type RequestHandlerClass, runHandler } from '@socketserver/core'
+import type { RequestKind, ToChild, ToParent } from './protocol.js'
+
+let Handler: RequestHandlerClass | undefined
+let kind: RequestKind = 'stream'
+let closeTimeout = 30_000
+let retiring = false
+const inFlight = new Map<number, () => void>()
+let nextSeq = 0
+const pendingSends = new Map<number, { resolve: () => void; reject: (error: Error) => void }>()
+
+/** What `this.server` is in a child: the parent's server is in another process. */
+const serverView = {
+  serverAddress: undefined as unknown,
+  socketType: 'stream' as 'stream' | 'dgram',
+  addressFamily: undefined as string | undefined,
+  /** Asks the parent to stop its serve loop (safe from a handler, as in the parent). */
+  shutdown(): Promise<void> {
+    post({ t: 'shutdown' })
+    return Promise.resolve()
+  },
+}
+
+function post(message: ToParent, sent?: () => void): void {
+  // The channel is gone when the parent died: nothing to report to.
+  if (process.connected) process.send?.(message, undefined, undefined, () => sent?.())
+  else sent?.()
+}
+
+process.on('message', (message: ToChild, handle?: net.Socket) => {
+  switch (message.t) {
+    case 'init':
+      void init(message)
+      break
+    case 'conn':
+      if (handle) void serveConnection(message.id, handle, message.clientAddress)
+      else
+        post({
+          t: 'done',
+          id: message.id,
+          error: { name: 'Error', message: 'connection arrived without its socket' },
+        })
+      break
+    case 'dgram':
+      void serveDatagram(
+        message.id,
+        Buffer.from(message.packet.buffer, message.packet.byteOffset, message.packet.length),
+        message.clientAddress,
+      )
+      break
+    case 'sent': {
+      const pending = pendingSends.get(message.seq)
+      pendingSends.delete(message.seq)
+      if (message.error) pending?.reject(new RemoteHandlerError(message.error, 'the parent process'))
+      else pending?.resolve()
+      break
+    }
+    case 'abort':
+      inFlight.get(message.id)?.()
+      break
+    case 'retire':
+      retiring = true
+      exitWhenIdle()
+      break
+  }
+})
+
+// The parent went away (exited or was killed): finish what is in flight, then exit, so that no
+// child outlives its server; a handler that never ends gets 5 s.
+process.on('disconnect', () => {
+  retiring = true
+  exitWhenIdle()
+  setTimeout(() => process.exit(0), 5_000).unref()
+})
+
+/** Called once the last message about a request has been written, so that exiting loses none. */
+function exitWhenIdle(): void {
+  if (retiring && inFlight.size === 0) process.exit(0)
+}
+
+async function init(message: Extract<ToChild, { t: 'init' }>): Promise<void> {
+  kind = message.kind
+  closeTimeout = message.closeTimeout
+  serverView.serverAddress = message.serverAddress
+  serverView.socketType = kind === 'stream' ? 'stream' : 'dgram'
+  serverView.addressFamily =
+    kind === 'unix-dgram' ? 'Unix' : ((message.serverAddress as { family?: string } | null)?.family ?? 'Unix')
+  let module: Record<string, unknown>
+  try {
+    module = (await import(message.handlerModule)) as Record<string, unknown>
+  } catch (error) {
+    post({ t: 'init-error', error: RemoteHandlerError.serialize(error) })
+    return
+  }
+  const candidate = module[message.handlerExport]
+  if (typeof candidate !== 'function') {
+    const exported = Object.keys(module).join(', ') || 'nothing'
+    post({
+      t: 'init-error',
+      error: {
+        name: 'HandlerModuleError',
+        message: `${message.handlerModule} has no export named ${message.handlerExport} (it exports ${exported}): export the handler class, or pass handlerExport with its export name`,
+      },
+    })
+    return
+  }
+  Handler = candidate as RequestHandlerClass
+  post({ t: 'ready' })
+}
+
+async function serveConnection(id: number, socket: net.Socket, clientAddress: unknown): Promise<void> {
+  // A client that sends, then half-closes, still gets its reply (the parent listens the same way).
+  socket.allowHalfOpen = true
+  socket.on('error', () => {}) // surfaced by the handler's reads and writes
+  inFlight.set(id, () => socket.destroy())
+  let failure: unknown
+  let failed = false
+  try {
+    await runHandler(new Handler!(socket, clientAddress, serverView))
+  } catch (error) {
+    failed = true
+    failure = error
+  }
+  await shutdownSocket(socket)
+  inFlight.delete(id)
+  post(
+    failed ? { t: 'done', id, error: RemoteHandlerError.serialize(failure) } : { t: 'done', id },
+    exitWhenIdle,
+  )
+}
+
+/** Python's `shutdown_request`: FIN after what was written, then close; `closeTimeout` for a peer that never reads. */
+function shutdownSocket(socket: net.Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => socket.destroy(), closeTimeout)
+    socket.once('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    socket.end(() => socket.destroy())
+  })
+}
+
+async function serveDatagram(id: number, packet: Buffer, clientAddress: unknown): Promise<void> {
+  let cancelled = false
+  inFlight.set(id, () => {
+    cancelled = true
+  })
+  const sendVia = (data: Uint8Array | string, to: { port?: number; address?: string; path?: string }) => {
+    if (cancelled) return Promise.reject(new Error('the request was cut short'))
+    const seq = nextSeq++
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data
+    return new Promise<void>((resolve, reject) => {
+      pendingSends.set(seq, { resolve, reject })
+      post({ t: 'send', id, seq, data: bytes, ...to })
+    })
+  }
+  // Stands in for the server's socket: replies go to the parent, which sends them from the bound socket.
+  const socket =
+    kind === 'udp'
+      ? {
+          // dgram.Socket#send(msg, [offset, length,] port, address, callback)
+          send(msg: Uint8Array | string, ...args: unknown[]) {
+            let data = msg
+            if (
+              typeof args[0] === 'number' &&
+              typeof args[1] === 'number' &&
+              args.length >= 3 &&
+              typeof args[2] === 'number'
+            ) {
+              const [offset, length] = args.splice(0, 2) as [number, number]
+              data = (typeof msg === 'string' ? Buffer.from(msg) : msg).subarray(offset, offset + length)
+            }
+            const [port, address, callback] = args as [
+              number,
+              string | ((e: Error | null) => void) | undefined,
+              ((e: Error | null) => void) | undefined,
+            ]
+            const cb = typeof address === 'function' ? address : callback
+            const host = typeof address === 'string' ? address : undefined
+            sendVia(data, { port, ...(host ? { address: host } : {}) }).then(
+              () => cb?.(null),
+              (error: Error) => cb?.(error),
+            )
+          },
+          address: () => serverView.serverAddress,
+        }
+      : {
+          // UnixDatagramSocket#send(data, path, callback?) => Promise
+          send(data: Uint8Array | string, path: string, callback?: (error: Error | null) => void) {
+            const sent = sendVia(data, { path })
+            if (callback) sent.then(() => callback(null), callback)
+            return sent
+          },
+        }
+  let error: unknown
+  let failed = false
+  try {
+    await runHandler(new Handler!([packet, socket], clientAddress, serverView))
+  } catch (thrown) {
+    failed = true
+    error = thrown
+  }
+  inFlight.delete(id)
+  post(
+    failed ? { t: 'done', id, error: RemoteHandlerError.serialize(error) } : { t: 'done', id },
+    exitWhenIdle,
+  )
+}

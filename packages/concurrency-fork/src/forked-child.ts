@@ -1,0 +1,159 @@
+import { type ChildProcess, fork, type StdioOptions } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { HANDLER_WORKER_MARK, HandlerModuleError } from '@socketserver/core'
+import type { RequestKind, ToChild, ToParent } from './protocol.js'
+
+/** The child entry point: next to this file once built; from the sources (tests), the built one. */
+function childEntry(): string {
+  const here = new URL('./child.js', import.meta.url)
+  if (existsSync(fileURLToPath(here))) return fileURLToPath(here)
+  const built = new URL('../dist/child.js', import.meta.url)
+  if (existsSync(fileURLToPath(built))) return fileURLToPath(built)
+  throw new HandlerModuleError(
+    `the child entry point of @socketserver/concurrency-fork was not found next to ${fileURLToPath(import.meta.url)}: build the package (pnpm build)`,
+  )
+}
+
+/**
+ * Environment variables a child gets by default: what Node itself reads, nothing of the
+ * application's (secrets stay in the parent). Pass `env` to choose.
+ */
+export const DEFAULT_CHILD_ENV_KEYS = [
+  'PATH',
+  'TZ',
+  'LANG',
+  'LC_ALL',
+  'TMPDIR',
+  'NODE_OPTIONS',
+  'NODE_EXTRA_CA_CERTS',
+  'SYSTEMROOT',
+] as const
+
+export function defaultChildEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const key of DEFAULT_CHILD_ENV_KEYS) if (process.env[key] !== undefined) env[key] = process.env[key]
+  return env
+}
+
+/** The parent's own flags, less the debugger's (a second inspector on the same port fails). */
+export function defaultExecArgv(): string[] {
+  return process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag))
+}
+
+export interface SpawnOptions {
+  handlerModule: string
+  handlerExport: string
+  kind: RequestKind
+  serverAddress: unknown
+  closeTimeout: number
+  env: NodeJS.ProcessEnv
+  stdio: StdioOptions
+  execArgv: string[]
+}
+
+/** A request handed to a child and not yet finished. */
+export interface Pending {
+  request: unknown
+  clientAddress: unknown
+  resolve(): void
+  /** Datagram replies the parent is still sending. */
+  sends: Promise<void>[]
+  timer?: NodeJS.Timeout
+  timedOut?: boolean
+  /** The socket's handle has reached the child (stream requests). */
+  passed?: boolean
+}
+
+/** One child process and the requests it is handling. */
+export class ForkedChild {
+  readonly process: ChildProcess
+  readonly pid: number
+  readonly inFlight = new Map<number, Pending>()
+  /** Requests given to it so far (for `maxRequestsPerChild`). */
+  assigned = 0
+  retiring = false
+  exited = false
+  isReady = false
+  readonly ready: Promise<void>
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  onMessage: ((message: ToParent) => void) | undefined
+
+  constructor(options: SpawnOptions) {
+    const stdio: StdioOptions = Array.isArray(options.stdio)
+      ? [...options.stdio.filter((s) => s !== 'ipc'), 'ipc']
+      : [options.stdio, options.stdio, options.stdio, 'ipc']
+    this.process = fork(childEntry(), [], {
+      env: { ...options.env, [HANDLER_WORKER_MARK]: '1' },
+      execArgv: options.execArgv,
+      stdio,
+      serialization: 'advanced',
+    })
+    this.pid = this.process.pid ?? -1
+    this.exit = new Promise((resolve) => {
+      this.process.once('exit', (code, signal) => {
+        this.exited = true
+        resolve({ code, signal })
+      })
+    })
+    this.process.on('error', () => {}) // a failed send or kill; the exit event reports the rest
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onExit = ({ code, signal }: { code: number | null; signal: NodeJS.Signals | null }) =>
+        reject(
+          new HandlerModuleError(
+            `child process ${this.pid} exited (${signal ? `signal ${signal}` : `code ${code}`}) before loading the handler from ${options.handlerModule}`,
+          ),
+        )
+      void this.exit.then(onExit)
+      this.process.on('message', (message: ToParent) => {
+        if (message.t === 'ready') {
+          this.isReady = true
+          resolve()
+        } else if (message.t === 'init-error') {
+          const cause = Object.assign(new Error(message.error.message), message.error)
+          reject(
+            new HandlerModuleError(
+              `a child process could not load the request handler ${options.handlerExport} from ${options.handlerModule}: ${message.error.message}. Export the handler class from that module, pass handlerModule: import.meta.url, and guard the server's start-up with if (!isHandlerWorker())`,
+              { cause },
+            ),
+          )
+          this.kill()
+        } else {
+          this.onMessage?.(message)
+        }
+      })
+    })
+    this.ready.catch(() => {})
+    this.send({
+      t: 'init',
+      handlerModule: options.handlerModule,
+      handlerExport: options.handlerExport,
+      kind: options.kind,
+      serverAddress: options.serverAddress,
+      closeTimeout: options.closeTimeout,
+    })
+  }
+
+  get load(): number {
+    return this.inFlight.size
+  }
+
+  send(message: ToChild, handle?: unknown, callback?: (error: Error | null) => void): boolean {
+    if (this.exited || !this.process.connected) {
+      callback?.(new Error(`child process ${this.pid} is gone`))
+      return false
+    }
+    return this.process.send(message, handle as never, callback)
+  }
+
+  /** Takes no more requests; exits once those in flight are done. */
+  retire(): void {
+    if (this.retiring) return
+    this.retiring = true
+    this.send({ t: 'retire' })
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (!this.exited) this.process.kill(signal)
+  }
+}

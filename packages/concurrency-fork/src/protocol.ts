@@ -1,0 +1,35 @@
+import type { SerializedError } from '@socketserver/core'
+
+/** What kind of request a child handles: a passed stream socket, or a datagram the parent received. */
+export type RequestKind = 'stream' | 'udp' | 'unix-dgram'
+
+/** Parent → child. Sent with `serialization: 'advanced'`, so Buffers cross as Uint8Arrays. */
+export type ToChild =
+  | {
+      t: 'init'
+      handlerModule: string
+      handlerExport: string
+      kind: RequestKind
+      serverAddress: unknown
+      closeTimeout: number
+    }
+  /** A connection; the socket travels as the message's handle. */
+  | { t: 'conn'; id: number; clientAddress: unknown }
+  | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
+  /** The parent sent (or failed to send) the datagram of `send` number `seq`. */
+  | { t: 'sent'; seq: number; error?: SerializedError }
+  /** Cut request `id` short (close its connection). */
+  | { t: 'abort'; id: number }
+  /** Take no more requests: exit once the ones in flight are done. */
+  | { t: 'retire' }
+
+/** Child → parent. */
+export type ToParent =
+  | { t: 'ready' }
+  | { t: 'init-error'; error: SerializedError }
+  /** Request `id` is finished and its connection closed; `error` if the handler threw. */
+  | { t: 'done'; id: number; error?: SerializedError }
+  /** A datagram reply: the parent sends it from the server's bound socket. */
+  | { t: 'send'; id: number; seq: number; data: Uint8Array; port?: number; address?: string; path?: string }
+  /** A handler called `this.server.shutdown()`. */
+  | { t: 'shutdown' }
