@@ -1,0 +1,442 @@
+import { existsSync } from 'node:fs'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { type ResourceLimits, Worker } from 'node:worker_threads'
+import {
+  channels,
+  HANDLER_WORKER_MARK,
+  HandlerModuleError,
+  RemoteHandlerError,
+  type SerializedError,
+  WorkerExitedError,
+} from '@socketserver/core'
+import type { FromWorker, ToWorker, WorkerSetup } from './protocol.js'
+import { ProxyLink } from './proxy-link.js'
+
+/**
+ * Whether this runtime can move an accepted socket into a worker thread with
+ * `postMessage(msg, [socket])` (Node 26; Node 20-24 throw "Found invalid object in transferList").
+ */
+export const canTransferSockets: boolean = Object.getOwnPropertySymbols(net.Socket.prototype).some(
+  (symbol) => symbol.description === 'messaging_transfer_symbol',
+)
+
+/** How a stream request reaches its worker. */
+export type StreamPath = 'transfer' | 'proxy'
+
+/** How one request ended in its worker. */
+export interface Outcome {
+  /** The handler threw (serialized in the worker). */
+  error?: SerializedError
+  /** The worker exited (crashed, was terminated, ran out of memory) before the handler finished. */
+  exited?: WorkerExitedError
+}
+
+export interface PoolOptions {
+  setup: WorkerSetup
+  /** Workers in the pool; in per-request mode, most threads alive at once. */
+  threads: number
+  concurrencyPerThread: number
+  threadPerRequest: boolean
+  daemonThreads: boolean
+  resourceLimits: ResourceLimits | undefined
+  /** For the diagnostics channel. */
+  owner: unknown
+  /** A handler called `this.server.shutdown()`. */
+  shutdown(): Promise<void>
+}
+
+interface Task {
+  id: number
+  request: unknown
+  worker: PoolWorker
+  settle(outcome: Outcome): void
+  link?: ProxyLink
+  /** The request's datagram socket in this thread, which replies are sent from. */
+  replySocket?: unknown
+}
+
+class PoolWorker {
+  readonly tasks = new Map<number, Task>()
+  readonly ready: Promise<void>
+  exited = false
+  /** Stopped on purpose (pool closed, per-request thread done): its exit replaces nothing. */
+  retiring = false
+  error: Error | undefined
+  /** Kept: `worker.threadId` reads -1 once the thread has exited. */
+  readonly threadId: number
+  constructor(
+    readonly worker: Worker,
+    ready: Promise<void>,
+  ) {
+    this.ready = ready
+    this.threadId = worker.threadId
+  }
+}
+
+const ignore = () => {}
+
+function workerFile(): URL {
+  // dist/index.js starts dist/worker.js; the sources (under vitest) start the built worker too.
+  for (const candidate of ['./worker.js', '../dist/worker.js']) {
+    const url = new URL(candidate, import.meta.url)
+    if (existsSync(fileURLToPath(url))) return url
+  }
+  throw new HandlerModuleError(
+    'the worker entry of @socketserver/concurrency-thread (dist/worker.js) is missing: build the package (pnpm build)',
+  )
+}
+
+/**
+ * The worker threads of one server: a fixed pool (each worker an event loop running up to
+ * `concurrencyPerThread` handlers at once) or one new thread per request. Workers that exit while
+ * they hold requests have those requests settled with `WorkerExitedError` and are replaced.
+ */
+export class ThreadPool {
+  readonly #options: PoolOptions
+  readonly #workers = new Set<PoolWorker>()
+  readonly #tasks = new Map<number, Task>()
+  readonly #byRequest = new Map<unknown, Task>()
+  #waiters: Array<() => void> = []
+  #nextId = 1
+  #closing = false
+  #closed: Promise<void> | undefined
+  #idleWaiters: Array<() => void> = []
+  #streamPath: StreamPath = canTransferSockets ? 'transfer' : 'proxy'
+
+  constructor(options: PoolOptions) {
+    this.#options = options
+  }
+
+  /** How stream requests reach workers on this runtime. */
+  get streamPath(): StreamPath {
+    return this.#streamPath
+  }
+
+  /** The live worker threads. */
+  get workers(): Worker[] {
+    return [...this.#workers].filter((w) => !w.exited).map((w) => w.worker)
+  }
+
+  /** Requests being handled in workers right now. */
+  get activeCount(): number {
+    return this.#tasks.size
+  }
+
+  /** Starts the pool (or, per request, one thread that checks the handler loads); rejects with HandlerModuleError. */
+  async start(): Promise<void> {
+    const count = this.#options.threadPerRequest ? 1 : this.#options.threads
+    const started = Array.from({ length: count }, () => this.#spawn())
+    const results = await Promise.allSettled(started.map((w) => w.ready))
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+    if (this.#options.threadPerRequest) for (const w of started) this.#retire(w)
+    if (failed) {
+      await this.terminate()
+      throw failed.reason
+    }
+  }
+
+  #spawn(): PoolWorker {
+    const { setup, resourceLimits, daemonThreads } = this.#options
+    const worker = new Worker(workerFile(), {
+      workerData: { [HANDLER_WORKER_MARK]: true, setup },
+      ...(resourceLimits ? { resourceLimits } : {}),
+    })
+    let readyResolve!: () => void
+    let readyReject!: (error: Error) => void
+    const ready = new Promise<void>((resolve, reject) => {
+      readyResolve = resolve
+      readyReject = reject
+    })
+    ready.catch(ignore)
+    const entry = new PoolWorker(worker, ready)
+    let isReady = false
+    worker.on('message', (message: FromWorker) => {
+      if (message.t === 'ready') {
+        isReady = true
+        readyResolve()
+        this.#wake()
+      } else if (message.t === 'fatal') {
+        readyReject(
+          new HandlerModuleError(
+            `${message.message}. Export the handler class from a module, pass handlerModule: import.meta.url, and guard the server's start-up with \`if (!isHandlerWorker())\``,
+            { cause: message.error ? new RemoteHandlerError(message.error, 'a worker thread') : undefined },
+          ),
+        )
+        entry.retiring = true
+        void worker.terminate()
+      } else {
+        this.#onMessage(entry, message)
+      }
+    })
+    worker.on('error', (error) => {
+      entry.error = error
+      if (!isReady) {
+        readyReject(
+          new HandlerModuleError(
+            `a worker thread failed while loading the handler: ${error.message}. Check handlerModule and that the module can be imported on its own`,
+            { cause: error },
+          ),
+        )
+      }
+    })
+    worker.on('exit', (code) => this.#onExit(entry, code))
+    if (daemonThreads) worker.unref()
+    this.#workers.add(entry)
+    this.#publish(entry, 'spawn')
+    return entry
+  }
+
+  #publish(entry: PoolWorker, event: 'spawn' | 'exit' | 'replace', detail?: unknown): void {
+    if (channels.worker.hasSubscribers) {
+      channels.worker.publish({
+        server: this.#options.owner,
+        worker: entry.worker,
+        kind: 'thread',
+        event,
+        detail: { threadId: entry.threadId, ...(detail as object) },
+      })
+    }
+  }
+
+  #onExit(entry: PoolWorker, code: number): void {
+    const threadId = entry.threadId
+    entry.exited = true
+    this.#workers.delete(entry)
+    this.#publish(entry, 'exit', { code, error: entry.error })
+    if (entry.tasks.size > 0) {
+      const where = `worker thread ${threadId}`
+      for (const task of entry.tasks.values()) {
+        const exited = new WorkerExitedError(where, code)
+        if (entry.error) Object.defineProperty(exited, 'cause', { value: entry.error, configurable: true })
+        this.#finish(task, { exited })
+      }
+    }
+    if (!entry.retiring && !this.#closing && !this.#options.threadPerRequest) {
+      const replacement = this.#spawn()
+      this.#publish(replacement, 'replace', { replaced: threadId })
+    }
+    this.#wake()
+  }
+
+  #onMessage(entry: PoolWorker, message: FromWorker): void {
+    switch (message.t) {
+      case 'done': {
+        const task = this.#tasks.get(message.id)
+        if (task) this.#finish(task, message.error ? { error: message.error } : {})
+        break
+      }
+      case 'send': {
+        const task = this.#tasks.get(message.id)
+        const reply = (error?: unknown) =>
+          entry.worker.postMessage({
+            t: 'sent',
+            sid: message.sid,
+            ...(error ? { error: RemoteHandlerError.serialize(error) } : {}),
+          } satisfies ToWorker)
+        if (!task) {
+          reply(new Error('the request is no longer being handled'))
+          break
+        }
+        sendReply(task.replySocket, message.data, message.port, message.address).then(() => reply(), reply)
+        break
+      }
+      case 'shutdown':
+        this.#options
+          .shutdown()
+          .then(
+            () => entry.worker.postMessage({ t: 'shutdown-done', sid: message.sid } satisfies ToWorker),
+            ignore,
+          )
+        break
+    }
+  }
+
+  #finish(task: Task, outcome: Outcome): void {
+    if (!this.#tasks.delete(task.id)) return
+    this.#byRequest.delete(task.request)
+    task.worker.tasks.delete(task.id)
+    task.link?.close()
+    if (this.#options.threadPerRequest) this.#retire(task.worker)
+    task.settle(outcome)
+    this.#wake()
+    if (this.#tasks.size === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters
+      this.#idleWaiters = []
+      for (const wake of waiters) wake()
+    }
+  }
+
+  #retire(entry: PoolWorker): void {
+    entry.retiring = true
+    if (!entry.exited) void entry.worker.terminate()
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const wake of waiters) wake()
+  }
+
+  #free(): PoolWorker | undefined {
+    let best: PoolWorker | undefined
+    for (const entry of this.#workers) {
+      if (entry.exited || entry.retiring) continue
+      if (entry.tasks.size >= this.#options.concurrencyPerThread) continue
+      if (!best || entry.tasks.size < best.tasks.size) best = entry
+    }
+    return best
+  }
+
+  /** Whether a request could start in a worker right now. */
+  hasFreeSlot(): boolean {
+    if (this.#closing) return false
+    if (this.#options.threadPerRequest) return this.#liveCount() < this.#options.threads
+    return this.#free() !== undefined
+  }
+
+  #liveCount(): number {
+    let count = 0
+    for (const entry of this.#workers) if (!entry.exited) count++
+    return count
+  }
+
+  /** Resolves once `hasFreeSlot()` may have changed. */
+  whenSlotMayBeFree(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve))
+  }
+
+  /** Runs `request` in a worker; resolves with how it ended. */
+  async run(request: unknown, clientAddress: unknown, kind: 'stream' | 'dgram'): Promise<Outcome> {
+    let entry: PoolWorker | undefined
+    for (;;) {
+      if (this.#closing) throw new Error('the thread pool is closed')
+      if (this.#options.threadPerRequest) {
+        if (this.#liveCount() < this.#options.threads) {
+          entry = this.#spawn()
+          break
+        }
+      } else {
+        entry = this.#free()
+        if (entry) break
+      }
+      await this.whenSlotMayBeFree()
+    }
+    const id = this.#nextId++
+    let settle!: (outcome: Outcome) => void
+    const outcome = new Promise<Outcome>((resolve) => (settle = resolve))
+    const task: Task = { id, request, worker: entry, settle }
+    entry.tasks.set(id, task)
+    this.#tasks.set(id, task)
+    this.#byRequest.set(request, task)
+    try {
+      await entry.ready
+    } catch (error) {
+      // A per-request thread that could not load the handler (it loaded at start: the module changed?).
+      this.#finish(task, { error: RemoteHandlerError.serialize(error) })
+      return outcome
+    }
+    if (entry.exited) return outcome // settled by #onExit
+    if (kind === 'dgram') this.#sendDatagram(task, request as [Uint8Array, unknown], clientAddress)
+    else this.#sendStream(task, request as net.Socket, clientAddress)
+    return outcome
+  }
+
+  #sendDatagram(task: Task, [packet, socket]: [Uint8Array, unknown], clientAddress: unknown): void {
+    task.replySocket = socket
+    task.worker.worker.postMessage({ t: 'dgram', id: task.id, packet, clientAddress } satisfies ToWorker)
+  }
+
+  #sendStream(task: Task, socket: net.Socket, clientAddress: unknown): void {
+    const worker = task.worker.worker
+    if (this.#streamPath === 'transfer') {
+      try {
+        worker.postMessage({ t: 'socket', id: task.id, socket, clientAddress } satisfies ToWorker, [
+          socket as never,
+        ])
+        return
+      } catch (error) {
+        // A socket something already read from cannot move; nor can any on a runtime that lacks it.
+        if (!socket.destroyed && /invalid object in transferList/i.test(String((error as Error)?.message))) {
+          this.#streamPath = 'proxy'
+        } else if (socket.destroyed) {
+          this.#finish(task, { error: RemoteHandlerError.serialize(error) })
+          return
+        }
+      }
+    }
+    const link = new ProxyLink(socket, (error) => this.#finish(task, error ? { error } : {}))
+    task.link = link
+    worker.postMessage(
+      {
+        t: 'proxy',
+        id: task.id,
+        port: link.remote,
+        clientAddress,
+        info: ProxyLink.info(socket),
+      } satisfies ToWorker,
+      [link.remote],
+    )
+  }
+
+  /** Whether `request` is being handled in a worker that owns its socket (transferred). */
+  isTransferred(request: unknown): boolean {
+    const task = this.#byRequest.get(request)
+    return task !== undefined && task.link === undefined && task.replySocket === undefined
+  }
+
+  /** Cuts a request short: its worker destroys the socket it owns. */
+  abort(request: unknown): void {
+    const task = this.#byRequest.get(request)
+    if (task && !task.worker.exited)
+      task.worker.worker.postMessage({ t: 'abort', id: task.id } satisfies ToWorker)
+  }
+
+  /** Terminates the workers still running requests after `graceMs` (handlers deaf to an abort). */
+  terminateBusyAfter(graceMs: number): void {
+    const busy = [...this.#workers].filter((w) => w.tasks.size > 0)
+    if (busy.length === 0) return
+    const timer = setTimeout(() => {
+      for (const entry of busy) if (entry.tasks.size > 0 && !entry.exited) void entry.worker.terminate()
+    }, graceMs)
+    timer.unref()
+  }
+
+  /** Refuses new requests; once none is running, stops every worker. Resolves when all have exited. */
+  close(): Promise<void> {
+    this.#closing = true
+    this.#wake()
+    this.#closed ??= (async () => {
+      if (this.#tasks.size > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
+      await this.terminate()
+    })()
+    return this.#closed
+  }
+
+  /** Stops every worker now; requests they hold end with WorkerExitedError. */
+  async terminate(): Promise<void> {
+    this.#closing = true
+    const entries = [...this.#workers]
+    for (const entry of entries) entry.retiring = true
+    await Promise.all(entries.map((entry) => (entry.exited ? undefined : entry.worker.terminate())))
+  }
+}
+
+/** Sends a reply datagram from the server's socket: `dgram.Socket` (port, address) or a Unix datagram socket (path). */
+function sendReply(
+  socket: unknown,
+  data: Uint8Array,
+  port: number | undefined,
+  address: string,
+): Promise<void> {
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  if (port !== undefined) {
+    const udp = socket as {
+      send(data: Buffer, port: number, address: string, cb: (error: Error | null) => void): void
+    }
+    return new Promise((resolve, reject) =>
+      udp.send(buffer, port, address, (error) => (error ? reject(error) : resolve())),
+    )
+  }
+  return (socket as { send(data: Buffer, path: string): Promise<void> }).send(buffer, address)
+}

@@ -1,0 +1,69 @@
+import type { MessagePort } from 'node:worker_threads'
+import type { SerializedError } from '@socketserver/core'
+
+/** What every worker gets in `workerData` (besides core's HANDLER_WORKER_MARK). */
+export interface WorkerSetup {
+  handlerModule: string
+  handlerExport: string | undefined
+  className: string
+  server: RemoteServerInfo
+  /** How long the worker's shutdown of a transferred socket waits for unsent data, in ms. */
+  closeTimeout: number
+}
+
+/** What a handler's `this.server` shows in a worker. */
+export interface RemoteServerInfo {
+  serverAddress: unknown
+  socketType: 'stream' | 'dgram'
+  addressFamily: string | undefined
+}
+
+/** The socket facts a proxied connection shows in the worker (`remoteAddress`, ...). */
+export interface SocketInfo {
+  remoteAddress: string | undefined
+  remotePort: number | undefined
+  remoteFamily: string | undefined
+  localAddress: string | undefined
+  localPort: number | undefined
+}
+
+// main → worker, on the worker's parentPort
+export type ToWorker =
+  | { t: 'socket'; id: number; socket: unknown; clientAddress: unknown }
+  | { t: 'proxy'; id: number; port: MessagePort; clientAddress: unknown; info: SocketInfo }
+  | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
+  | { t: 'abort'; id: number }
+  | { t: 'sent'; sid: number; error?: SerializedError }
+  | { t: 'shutdown-done'; sid: number }
+
+// worker → main, on the worker's parentPort
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'fatal'; message: string; error?: SerializedError }
+  | { t: 'done'; id: number; error?: SerializedError }
+  | { t: 'send'; id: number; sid: number; data: Uint8Array; port?: number; address: string }
+  | { t: 'shutdown'; sid: number }
+
+// main → worker, on a proxied connection's own port
+export type ToProxy =
+  | { t: 'data'; chunk: Uint8Array }
+  | { t: 'end' }
+  | { t: 'close'; error?: SerializedError }
+  | { t: 'wpause' }
+  | { t: 'wresume' }
+
+// worker → main, on a proxied connection's own port. `done` travels here, not on parentPort, so
+// that it arrives after every `write` (two ports keep no order between them).
+export type FromProxy =
+  | { t: 'write'; chunk: Uint8Array }
+  | { t: 'fin' }
+  | { t: 'destroy' }
+  | { t: 'pause' }
+  | { t: 'resume' }
+  | { t: 'nodelay'; value: boolean }
+  | { t: 'keepalive'; enable: boolean; delay: number }
+  | { t: 'done'; error?: SerializedError }
+
+export function toBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+}

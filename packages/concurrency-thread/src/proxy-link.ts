@@ -1,0 +1,103 @@
+import type { Socket } from 'node:net'
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
+import { RemoteHandlerError, type SerializedError } from '@socketserver/core'
+import { type FromProxy, type SocketInfo, type ToProxy, toBuffer } from './protocol.js'
+
+/**
+ * The main thread's half of a proxied connection: pumps the real socket's bytes to the worker's
+ * `ProxySocket` and carries out what the handler does to it (write, end, destroy, setNoDelay).
+ * Flow control both ways is by pause/resume messages on transitions only, not per chunk.
+ */
+export class ProxyLink {
+  /** The end handed to the worker (transferred). */
+  readonly remote: MessagePort
+  readonly #port: MessagePort
+  readonly #socket: Socket
+  #writePaused = false
+  #closed = false
+  readonly #onDone: (error: SerializedError | undefined) => void
+
+  constructor(socket: Socket, onDone: (error: SerializedError | undefined) => void) {
+    const { port1, port2 } = new MessageChannel()
+    this.#port = port1
+    this.remote = port2
+    this.#socket = socket
+    this.#onDone = onDone
+    port1.on('message', (message: FromProxy) => this.#onMessage(message))
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('close', this.#onClose)
+    if (socket.destroyed) this.#onClose()
+    else socket.resume()
+  }
+
+  static info(socket: Socket): SocketInfo {
+    return {
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      remoteFamily: socket.remoteFamily,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+    }
+  }
+
+  #post(message: ToProxy): void {
+    if (!this.#closed) this.#port.postMessage(message)
+  }
+
+  readonly #onData = (chunk: Buffer) => this.#post({ t: 'data', chunk })
+  readonly #onEnd = () => this.#post({ t: 'end' })
+  readonly #onClose = () => {
+    const error = this.#socket.errored
+    this.#post({ t: 'close', ...(error ? { error: RemoteHandlerError.serialize(error) } : {}) })
+  }
+
+  #onMessage(message: FromProxy): void {
+    const socket = this.#socket
+    switch (message.t) {
+      case 'write':
+        if (socket.destroyed) return
+        if (!socket.write(toBuffer(message.chunk)) && !this.#writePaused) {
+          this.#writePaused = true
+          this.#post({ t: 'wpause' })
+          socket.once('drain', () => {
+            this.#writePaused = false
+            this.#post({ t: 'wresume' })
+          })
+        }
+        break
+      case 'fin':
+        if (!socket.destroyed) socket.end()
+        break
+      case 'destroy':
+        socket.destroy()
+        break
+      case 'pause':
+        socket.pause()
+        break
+      case 'resume':
+        socket.resume()
+        break
+      case 'nodelay':
+        if (!socket.destroyed) socket.setNoDelay(message.value)
+        break
+      case 'keepalive':
+        if (!socket.destroyed) socket.setKeepAlive(message.enable, message.delay)
+        break
+      case 'done':
+        this.close()
+        this.#onDone(message.error)
+        break
+    }
+  }
+
+  /** Stops pumping and closes both ends of the port. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#socket.off('data', this.#onData)
+    this.#socket.off('end', this.#onEnd)
+    this.#socket.off('close', this.#onClose)
+    this.#port.close()
+  }
+}

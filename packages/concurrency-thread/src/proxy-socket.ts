@@ -1,0 +1,132 @@
+import { Duplex } from 'node:stream'
+import type { MessagePort } from 'node:worker_threads'
+import { type FromProxy, type SocketInfo, type ToProxy, toBuffer } from './protocol.js'
+
+/**
+ * The connection a handler gets in a worker when the runtime cannot transfer sockets (Node < 26):
+ * a Duplex whose bytes travel over a MessagePort to the real socket in the main thread. It behaves
+ * like a `net.Socket` where handlers depend on it: reads pause the real socket when nobody reads
+ * here, writes wait while the real socket's buffer is full (`write()` returns false, `drain`),
+ * `end()` half-closes, `destroy()` resets, and a peer's FIN arrives as end of stream.
+ */
+export class ProxySocket extends Duplex {
+  readonly remoteAddress: string | undefined
+  readonly remotePort: number | undefined
+  readonly remoteFamily: string | undefined
+  readonly localAddress: string | undefined
+  readonly localPort: number | undefined
+  readonly #port: MessagePort
+  #readPaused = false
+  #writePaused = false
+  #pendingWrite: (() => void) | undefined
+  #remoteClosed = false
+
+  constructor(port: MessagePort, info: SocketInfo) {
+    super({ allowHalfOpen: true })
+    this.#port = port
+    this.remoteAddress = info.remoteAddress
+    this.remotePort = info.remotePort
+    this.remoteFamily = info.remoteFamily
+    this.localAddress = info.localAddress
+    this.localPort = info.localPort
+    port.on('message', (message: ToProxy) => this.#onMessage(message))
+  }
+
+  #post(message: FromProxy): void {
+    if (!this.#remoteClosed) this.#port.postMessage(message)
+  }
+
+  #onMessage(message: ToProxy): void {
+    switch (message.t) {
+      case 'data':
+        if (!this.push(toBuffer(message.chunk)) && !this.#readPaused) {
+          this.#readPaused = true
+          this.#post({ t: 'pause' })
+        }
+        break
+      case 'end':
+        this.push(null)
+        break
+      case 'close': {
+        this.#remoteClosed = true
+        this.#releaseWrite()
+        const error = message.error
+          ? Object.assign(new Error(message.error.message), message.error)
+          : undefined
+        // A reset or an error while the handler still reads or writes is an error here too.
+        this.destroy(error)
+        break
+      }
+      case 'wpause':
+        this.#writePaused = true
+        break
+      case 'wresume':
+        this.#writePaused = false
+        this.#releaseWrite()
+        break
+    }
+  }
+
+  #releaseWrite(): void {
+    const pending = this.#pendingWrite
+    this.#pendingWrite = undefined
+    pending?.()
+  }
+
+  override _read(): void {
+    if (this.#readPaused) {
+      this.#readPaused = false
+      this.#post({ t: 'resume' })
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#remoteClosed) {
+      callback(Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' }))
+      return
+    }
+    this.#post({ t: 'write', chunk })
+    // The main thread says when the real socket's buffer is full; until then writes complete at once.
+    if (this.#writePaused) this.#pendingWrite = () => callback()
+    else callback()
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#post({ t: 'fin' })
+    callback()
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // autoDestroy after end of stream both ways is not a reset: the main thread's socket still
+    // flushes what it holds. Any other destroy() (the handler's, an error) resets the connection.
+    if (error || !(this.writableFinished && this.readableEnded)) this.#post({ t: 'destroy' })
+    this.#releaseWrite()
+    callback(error)
+  }
+
+  /** Sent to the real socket in the main thread. */
+  setNoDelay(noDelay = true): this {
+    this.#post({ t: 'nodelay', value: noDelay })
+    return this
+  }
+
+  /** Sent to the real socket in the main thread. */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.#post({ t: 'keepalive', enable, delay: initialDelay })
+    return this
+  }
+
+  address(): { address: string | undefined; port: number | undefined; family: string | undefined } {
+    return { address: this.localAddress, port: this.localPort, family: this.remoteFamily }
+  }
+
+  /** Tells the main thread the handler is done, after every write (same port, so in order). */
+  finishRequest(error: FromProxy & { t: 'done' }): void {
+    this.#post(error)
+  }
+
+  /** Stops listening to the port (the main thread closes its end). */
+  release(): void {
+    this.#port.close()
+  }
+}

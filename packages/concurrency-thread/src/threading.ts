@@ -1,0 +1,255 @@
+import { availableParallelism } from 'node:os'
+import { isAbsolute } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { ResourceLimits, Worker } from 'node:worker_threads'
+import {
+  type BaseServer,
+  HandlerModuleError,
+  InvalidArgumentError,
+  RemoteHandlerError,
+  type ServerConstructor,
+} from '@socketserver/core'
+import { type StreamPath, ThreadPool } from './pool.js'
+
+/** Options `ThreadingMixIn` adds (also fields of the same name). */
+export interface ThreadingServerOptions {
+  /**
+   * The module that exports the handler class, as a URL or absolute path: pass `import.meta.url`
+   * from the module that declares it. Each worker thread imports it. Required.
+   */
+  handlerModule?: string | URL
+  /** The name of the export holding the handler class. Default: the export named like the class. */
+  handlerExport?: string
+  /**
+   * Worker threads in the pool. With `threadPerRequest`, the most threads alive at once.
+   * Default: `os.availableParallelism()` (pool); `Infinity` (per request, as Python).
+   */
+  threads?: number
+  /**
+   * Requests one worker runs at once (its event loop interleaves them); `1` gives each handler a
+   * thread of its own, for blocking handlers. Past it in every worker, the serve loop waits and new
+   * requests queue (see `maxQueuedRequests`). Default: `Infinity`.
+   */
+  concurrencyPerThread?: number
+  /** Python's exact semantic: a new thread per request, ended when the request is done. Default: `false`. */
+  threadPerRequest?: boolean
+  /**
+   * Python's `daemon_threads`: workers do not keep the process alive, and `serverClose()` does not
+   * wait for the requests they run. Default: `false`.
+   */
+  daemonThreads?: boolean
+  /** `resourceLimits` of every worker (heap sizes in MB, stack size). Default: Node's. */
+  resourceLimits?: ResourceLimits
+  /**
+   * After `abortRequests()` (the end of `shutdownGracefully()`), how long a worker whose handlers
+   * ignore the abort (CPU-bound) runs before it is terminated, in ms. Default: `1000`.
+   */
+  abortGrace?: number
+}
+
+/** What `ThreadingMixIn` adds to a server. */
+export interface ThreadingServer {
+  handlerModule: string | URL | undefined
+  handlerExport: string | undefined
+  threads: number
+  concurrencyPerThread: number
+  threadPerRequest: boolean
+  daemonThreads: boolean
+  resourceLimits: ResourceLimits | undefined
+  abortGrace: number
+  /** The live worker threads (terminate one to see a crash handled). */
+  readonly workerThreads: Worker[]
+  /** How stream connections reach workers here: `'transfer'` (Node >= 26) or `'proxy'` (MessagePort). */
+  readonly streamPath: StreamPath
+}
+
+type Args<T> = T extends abstract new (...args: infer A) => unknown ? A : never
+
+/** The class `ThreadingMixIn(Base)` returns: Base's statics, and a constructor taking the thread options too. */
+export type ThreadingServerClass<TBase extends ServerConstructor> = Omit<TBase, 'prototype'> &
+  (new (
+    serverAddress: Args<TBase>[0],
+    RequestHandlerClass: Args<TBase>[1],
+    options?: NonNullable<Args<TBase>[2]> & ThreadingServerOptions,
+  ) => InstanceType<TBase> & ThreadingServer) & { prototype: InstanceType<TBase> & ThreadingServer }
+
+function moduleUrl(value: string | URL): string {
+  if (value instanceof URL) return value.href
+  if (isAbsolute(value)) return pathToFileURL(value).href
+  return value
+}
+
+/**
+ * Python's `ThreadingMixIn`: request handlers run in worker threads, so a handler that burns CPU
+ * or blocks does not stop the server (or the other handlers). The main thread accepts, verifies
+ * and hands each request over; a pool of workers (each an event loop serving many requests at
+ * once) runs the handlers, or, with `threadPerRequest`, a new thread per request.
+ *
+ * Handlers run in another thread, so their class must come from a module the worker can import:
+ *
+ * ```ts
+ * export class Hash extends StreamRequestHandler { ... }
+ * class ThreadingTCPServer extends ThreadingMixIn(TCPServer) {}
+ * if (!isHandlerWorker()) {
+ *   const server = await ThreadingTCPServer.create(address, Hash, { handlerModule: import.meta.url })
+ *   await server.serveForever()
+ * }
+ * ```
+ */
+export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): ThreadingServerClass<TBase> {
+  abstract class ThreadingMixInServer extends Base implements ThreadingServer {
+    handlerModule: string | URL | undefined = undefined
+    handlerExport: string | undefined = undefined
+    threads = Number.NaN // resolved at bind: the default depends on threadPerRequest
+    concurrencyPerThread = Number.POSITIVE_INFINITY
+    threadPerRequest = false
+    daemonThreads = false
+    resourceLimits: ResourceLimits | undefined = undefined
+    abortGrace = 1000
+    #pool: ThreadPool | undefined
+    #closed: Promise<void> | undefined
+
+    constructor(...args: any[]) {
+      super(...args)
+      this.applyOptions() // the field initialisers above ran after BaseServer copied the options
+      // Stream transports then accept without reading, so a socket can move to a worker untouched.
+      ;(this as unknown as { pauseOnAccept: boolean }).pauseOnAccept = true
+    }
+
+    get workerThreads(): Worker[] {
+      return this.#pool?.workers ?? []
+    }
+
+    get streamPath(): StreamPath {
+      return this.#pool?.streamPath ?? 'proxy'
+    }
+
+    /** Checks the thread options before anything is bound, so a wrong setup leaks nothing. */
+    #checkOptions(): void {
+      if (this.handlerModule === undefined || this.handlerModule === '') {
+        throw new HandlerModuleError(
+          `ThreadingMixIn runs ${this.RequestHandlerClass.name} in worker threads, which must import it: export the class from its module, pass handlerModule: import.meta.url (from that module), and guard the server's start-up with \`if (!isHandlerWorker())\``,
+        )
+      }
+      if (Number.isNaN(this.threads)) {
+        this.threads = this.threadPerRequest ? Number.POSITIVE_INFINITY : availableParallelism()
+      }
+      const positive = (name: string, value: number, integer: boolean) => {
+        if (!(value >= 1 && (!integer || Number.isInteger(value) || value === Number.POSITIVE_INFINITY))) {
+          throw new InvalidArgumentError(`${name} must be a positive integer; got ${value}`)
+        }
+      }
+      positive('threads', this.threads, true)
+      if (!this.threadPerRequest && !Number.isFinite(this.threads)) {
+        throw new InvalidArgumentError('threads must be finite for a pool')
+      }
+      positive('concurrencyPerThread', this.concurrencyPerThread, true)
+    }
+
+    override async serverBind(): Promise<void> {
+      this.#checkOptions()
+      // Base is abstract to TypeScript (ServerConstructor); the concrete transport's method runs.
+      await (Base.prototype as BaseServer).serverBind.call(this)
+    }
+
+    /** Activates the transport, then starts the workers; rejects with HandlerModuleError if they cannot load the handler. */
+    override async serverActivate(): Promise<void> {
+      await (Base.prototype as BaseServer).serverActivate.call(this)
+      const self = this as unknown as BaseServer & { closeTimeout?: number }
+      this.#pool = new ThreadPool({
+        setup: {
+          handlerModule: moduleUrl(this.handlerModule!),
+          handlerExport: this.handlerExport,
+          className: this.RequestHandlerClass.name,
+          server: {
+            serverAddress: self.serverAddress,
+            socketType: self.socketType,
+            addressFamily: self.addressFamily,
+          },
+          closeTimeout: self.closeTimeout ?? 30_000,
+        },
+        threads: this.threads,
+        concurrencyPerThread: this.threadPerRequest ? 1 : this.concurrencyPerThread,
+        threadPerRequest: this.threadPerRequest,
+        daemonThreads: this.daemonThreads,
+        resourceLimits: this.resourceLimits,
+        owner: this,
+        shutdown: () => self.shutdown(),
+      })
+      await this.#pool.start()
+    }
+
+    /**
+     * Hands the request to a worker and returns at once, so the loop takes the next one; when every
+     * worker is at `concurrencyPerThread`, returns a promise that waits for a free slot (meanwhile
+     * new requests wait in the queue, and past `maxQueuedRequests` are closed: QueueFullError).
+     */
+    override processRequest(request: unknown, clientAddress: unknown): Promise<void> | undefined {
+      const work = this.#processInWorker(request, clientAddress)
+      if (this.daemonThreads)
+        work.catch(() => {}) // Python does not join daemon threads at close
+      else this.trackRequest(request, clientAddress, work)
+      const pool = this.#pool
+      if (!pool || pool.hasFreeSlot() || this.closed) return undefined
+      return (async () => {
+        while (!pool.hasFreeSlot() && !this.closed) await pool.whenSlotMayBeFree()
+      })()
+    }
+
+    // Python's ThreadingMixIn.process_request_thread, with the handler in a worker.
+    async #processInWorker(request: unknown, clientAddress: unknown): Promise<void> {
+      const self = this as unknown as BaseServer
+      try {
+        const pool = this.#pool
+        if (!pool) throw new Error('the server is not activated (no worker threads)')
+        const outcome = await pool.run(request, clientAddress, self.socketType)
+        if (outcome.exited) {
+          this.abortRequest(request) // the worker's sockets died with it; a proxied one lives here
+          await this.reportError(request, clientAddress, outcome.exited)
+          return
+        }
+        if (outcome.error) {
+          const where = `a worker thread of ${self.constructor.name}`
+          await this.reportError(request, clientAddress, new RemoteHandlerError(outcome.error, where))
+        }
+      } catch (error) {
+        await this.reportError(request, clientAddress, error)
+      }
+      try {
+        this.shutdownRequest(request)
+      } catch {
+        // already closed
+      }
+    }
+
+    /** Cuts a request short; one whose socket moved to a worker is destroyed there. */
+    protected override abortRequest(request: unknown): void {
+      if (this.#pool?.isTransferred(request)) this.#pool.abort(request)
+      else super.abortRequest(request)
+    }
+
+    /** Also terminates, after `abortGrace` ms, workers whose handlers ignore the abort. */
+    override abortRequests(): number {
+      const count = super.abortRequests()
+      this.#pool?.terminateBusyAfter(this.abortGrace)
+      return count
+    }
+
+    /**
+     * Closes the listener and the queue; with `blockOnClose` waits for running handlers, then stops
+     * every worker thread (none is left once it resolves). Without it, the workers stop in the
+     * background once their handlers are done.
+     */
+    override serverClose(): Promise<void> {
+      this.#closed ??= (async () => {
+        await super.serverClose()
+        const closing = this.#pool?.close()
+        if (!closing) return
+        if (this.blockOnClose && !this.daemonThreads) await closing
+        else closing.catch(() => {})
+      })()
+      return this.#closed
+    }
+  }
+  return ThreadingMixInServer as unknown as ThreadingServerClass<TBase>
+}
