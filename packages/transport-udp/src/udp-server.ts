@@ -5,6 +5,7 @@ import {
   BindError,
   channels,
   EventLoopMixIn,
+  type EventLoopServerOptions,
   type InetAddress,
   type InetAddressInput,
   InvalidArgumentError,
@@ -21,7 +22,7 @@ export type UDPRequest = [packet: Buffer, socket: dgram.Socket]
 /** What a `UDPServer` does with a datagram longer than `maxPacketSize`. */
 export type OversizedPacketPolicy = 'truncate' | 'drop'
 
-export interface UDPServerOptions extends BaseServerOptions {
+export interface UDPServerOptions extends BaseServerOptions, EventLoopServerOptions {
   /** Longest datagram handed to a handler, in bytes (Python's `max_packet_size`). Default: `8192`. */
   maxPacketSize?: number
   /**
@@ -43,10 +44,8 @@ const ignore = () => {}
 export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> {
   readonly socketType = 'dgram' as const
   addressFamily: 'IPv4' | 'IPv6' | undefined
-  // Set in the constructor, not as field initialisers: those would run after BaseServer applied
-  // the options and overwrite them.
-  declare maxPacketSize: number
-  declare oversizedPackets: OversizedPacketPolicy
+  maxPacketSize = 8192
+  oversizedPackets: OversizedPacketPolicy = 'truncate'
   /** Datagrams received that were longer than `maxPacketSize` (truncated or dropped). */
   oversizedPacketCount = 0
   /** The bound `dgram.Socket` (Python's `server.socket`), once bound. */
@@ -62,8 +61,7 @@ export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> 
     const address = toInetAddress(serverAddress)
     super(address, RequestHandlerClass, options)
     this.addressFamily = address.family
-    this.maxPacketSize = options?.maxPacketSize ?? 8192
-    this.oversizedPackets = options?.oversizedPackets ?? 'truncate'
+    this.applyOptions() // this class's field initialisers ran after BaseServer copied the options
     this.#checkOptions()
   }
 
