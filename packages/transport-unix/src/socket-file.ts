@@ -141,8 +141,7 @@ export async function clearStaleSocket(path: string, probe: ProbeKind): Promise<
  * (EADDRINUSE). The staging entry and directory are removed before this resolves.
  *
  * Returns the bound file's identity, or `undefined` when the staging path would not fit in
- * `sun_path` (a `path` within about 10 bytes of the limit); then `bindDirect` is the caller's
- * fallback.
+ * `sun_path` (a `path` within about 10 bytes of the limit): then the caller binds in place.
  */
 export async function bindThroughPrivateDirectory(
   path: string,

@@ -248,7 +248,7 @@ describe('UnixDatagramServer', () => {
     expect(readFileSync(path, 'utf8')).toBe('keep me')
   })
 
-  it('applies socketMode before any datagram can arrive, and still replies', async () => {
+  it('applies socketMode (set before the socket appears at its path), and still replies', async () => {
     const dir = temp.dir()
     const server = await serve(join(dir, 'server.sock'), Upper, { socketMode: 0o620 })
     expect(statSync(server.serverAddress).mode & 0o7777).toBe(0o620)

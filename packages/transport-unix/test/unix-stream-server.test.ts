@@ -121,7 +121,7 @@ describe('UnixStreamServer on a filesystem path', () => {
     )
   })
 
-  it('applies socketMode before clients can connect, leaving nothing else in the directory', async () => {
+  it('applies socketMode (set before the socket appears at its path), leaving nothing else in the directory', async () => {
     const dir = temp.dir()
     for (const mode of [0o600, 0o660, 0o666]) {
       const path = join(dir, `m${mode.toString(8)}.sock`)
