@@ -1,4 +1,10 @@
-export { DEFAULT_BURST, DEFAULT_RATE, type RateLimitOptions, TokenBucketLimiter } from './rate-limit.js'
+export {
+  DEFAULT_BURST,
+  DEFAULT_RATE,
+  type RateLimitOptions,
+  rateLimitKey,
+  TokenBucketLimiter,
+} from './rate-limit.js'
 export {
   DEFAULT_DAYTIME_PORT,
   DEFAULT_DRAIN_TIMEOUT,

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import { performance } from 'node:perf_hooks'
 
 export interface RateLimitOptions {
@@ -66,4 +67,28 @@ export class TokenBucketLimiter {
     bucket.tokens -= 1
     return true
   }
+}
+
+/**
+ * The key a source is rate-limited by: the IPv4 address (also when IPv4-mapped, `::ffff:a.b.c.d`),
+ * or the /64 prefix of an IPv6 address, since one host commonly owns a whole /64 and could
+ * otherwise rotate through fresh buckets.
+ */
+export function rateLimitKey(address: string): string {
+  if (!isIPv6(address)) return address
+  const mapped = address.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i)
+  if (mapped) return mapped[1]!
+  const [head = '', tail] = address.split('::')
+  const headGroups = head ? head.split(':') : []
+  const tailGroups = tail ? tail.split(':') : []
+  // An IPv4 tail (a.b.c.d) fills two groups; it only ever touches the last 64 bits.
+  const tailLength = tailGroups.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0)
+  const groups =
+    tail === undefined
+      ? headGroups
+      : [...headGroups, ...Array(8 - headGroups.length - tailLength).fill('0'), ...tailGroups]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`
 }

@@ -3,7 +3,7 @@ import type { InetAddress } from '@socketserver/core'
 import { DatagramRequestHandler, StreamRequestHandler } from '@socketserver/stream-handlers'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
 import { EventLoopUDPServer, type UDPRequest, type UDPServerOptions } from '@socketserver/transport-udp'
-import type { TokenBucketLimiter } from './rate-limit.js'
+import { rateLimitKey, type TokenBucketLimiter } from './rate-limit.js'
 import { buildSntpReply, parseSntpRequest, type SntpServerConfig } from './sntp.js'
 import { type Clock, daytimeString, rfc868Bytes } from './time.js'
 
@@ -103,7 +103,7 @@ export class TimeTCPServer extends EventLoopTCPServer {
 export interface UdpGuard {
   /** Source ports never answered. */
   blockedSourcePorts: ReadonlySet<number>
-  /** Per-source-address limit; `undefined` answers every datagram. */
+  /** Per-source limit (keyed by `rateLimitKey`: the IPv4 address or the IPv6 /64); `undefined` answers every datagram. */
   limiter: TokenBucketLimiter | undefined
   stats: TimeStats
 }
@@ -126,7 +126,7 @@ export class GuardedUDPServer extends EventLoopUDPServer {
       stats.dropped.sourcePort++
       return false
     }
-    if (limiter && !limiter.take(clientAddress.address)) {
+    if (limiter && !limiter.take(rateLimitKey(clientAddress.address))) {
       stats.dropped.rateLimited++
       return false
     }

@@ -4,6 +4,7 @@ import {
   daytimeString,
   EPOCH_1900_OFFSET,
   parseSntpRequest,
+  rateLimitKey,
   rfc868Bytes,
   rfc868Seconds,
   TokenBucketLimiter,
@@ -127,4 +128,19 @@ describe('TokenBucketLimiter', () => {
       expect(() => new TokenBucketLimiter(options)).toThrow(RangeError)
     },
   )
+})
+
+describe('rateLimitKey', () => {
+  it.each([
+    ['192.0.2.7', '192.0.2.7'],
+    ['::ffff:192.0.2.7', '192.0.2.7'],
+    ['::1', '0:0:0:0::/64'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::9', '2001:db8:1:2::/64'],
+    ['2001:db8::1:2:3:4', '2001:db8:0:0::/64'],
+    ['2001:0db8:0001:0002:ffff::', '2001:db8:1:2::/64'],
+    ['fe80::1:2:3.4.5.6', 'fe80:0:0:0::/64'],
+  ])('%s is limited as %s', (address, key) => {
+    expect(rateLimitKey(address)).toBe(key)
+  })
 })
