@@ -43,3 +43,4 @@ export {
   type SocketType,
 } from './server.js'
 export { type ShutdownOnSignalsOptions, shutdownOnSignals } from './signals.js'
+export { type CloseStreamOptions, closeStreamSocket } from './stream-close.js'

@@ -26,7 +26,7 @@ export interface BaseServerOptions {
   allowReuseAddress?: boolean
   /** Set `SO_REUSEPORT` before binding (Node >= 22.12 on Linux). Default: `false`. */
   allowReusePort?: boolean
-  /** Listen backlog passed to the kernel. Default: `5`, as in Python. */
+  /** Listen backlog passed to the kernel. Default: `511`, Node's (Python's 5 resets connections in a burst: ADR 4). */
   requestQueueSize?: number
   /** Requests received but not yet taken by the serve loop; past this, new ones are dropped. Default: `1024`. */
   maxQueuedRequests?: number
@@ -55,7 +55,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   blockOnClose = true
   allowReuseAddress = false
   allowReusePort = false
-  requestQueueSize = 5
+  requestQueueSize = 511
   maxQueuedRequests = 1024
   abstract readonly addressFamily: AddressFamily | undefined
   abstract readonly socketType: SocketType

@@ -3,6 +3,7 @@ import {
   BaseServer,
   type BaseServerOptions,
   BindError,
+  closeStreamSocket,
   EventLoopMixIn,
   type EventLoopServerOptions,
   type InetAddress,
@@ -17,6 +18,8 @@ import {
 export interface TCPServerOptions extends BaseServerOptions, EventLoopServerOptions {
   /** How long closing a request waits for its unsent data to reach the kernel before dropping it, in ms. Default: `30000`. */
   closeTimeout?: number
+  /** After our FIN, how long to wait for the client's, discarding what it still sends, in ms. Default: `2000`. */
+  lingerTimeout?: number
 }
 
 const ignore = () => {}
@@ -31,6 +34,7 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
   readonly socketType = 'stream' as const
   addressFamily: 'IPv4' | 'IPv6' | undefined
   closeTimeout = 30_000
+  lingerTimeout = 2_000
   /** The listening `net.Server` (Python's `server.socket`), once bound. */
   socket: net.Server | undefined
   /**
@@ -104,27 +108,18 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     })
   }
 
-  /** Half-closes (sends FIN once everything written is flushed), then closes. */
+  /** Half-closes (FIN once everything written is flushed), then closes: see `closeRequest()`. */
   override shutdownRequest(request: net.Socket): void {
-    if (request.destroyed) return
-    request.end()
     this.closeRequest(request)
   }
 
   /**
-   * Closes the connection once what the handler wrote has reached the kernel, as `close()` does in
-   * Python; a peer that never reads gets `closeTimeout` ms before the rest is dropped.
+   * Sends FIN after what the handler wrote, discards what the client still sends until its FIN
+   * (so unread input cannot turn the close into an RST that destroys the reply), then closes the
+   * descriptor; bounded by `closeTimeout` and `lingerTimeout`.
    */
   override closeRequest(request: net.Socket): void {
-    if (request.destroyed) return
-    if (request.writableLength === 0) {
-      request.destroy()
-      return
-    }
-    request.end()
-    const timer = setTimeout(() => request.destroy(), this.closeTimeout)
-    request.once('close', () => clearTimeout(timer))
-    request.once('finish', () => request.destroy())
+    closeStreamSocket(request, this)
   }
 
   protected override abortRequest(request: net.Socket): void {

@@ -188,9 +188,9 @@ describe('socket options', () => {
         .trim()
       return Number(line.split(/\s+/)[2])
     }
-    const python = await make(TCPServer, { host: '127.0.0.1', port: 0 }, Echo)
-    expect(python.requestQueueSize).toBe(5)
-    expect(backlog(python)).toBe(5)
+    const byDefault = await make(TCPServer, { host: '127.0.0.1', port: 0 }, Echo)
+    expect(byDefault.requestQueueSize).toBe(511) // Node's default, not Python's 5: see ADR 4
+    expect(backlog(byDefault)).toBe(511)
     const larger = await make(TCPServer, { host: '127.0.0.1', port: 0 }, Echo, { requestQueueSize: 37 })
     expect(backlog(larger)).toBe(37)
   })

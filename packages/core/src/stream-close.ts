@@ -1,0 +1,46 @@
+import type { Socket } from 'node:net'
+
+export interface CloseStreamOptions {
+  /** Longest the peer may take to read what was written before it is dropped, in ms. */
+  closeTimeout: number
+  /** Longest to wait for the peer's FIN after ours, discarding what it still sends, in ms. */
+  lingerTimeout: number
+}
+
+const discard = () => {}
+
+/**
+ * Closes an accepted stream socket the way a careful server does (nginx's lingering close):
+ * FIN after everything written, then read and discard until the peer's FIN before closing the
+ * descriptor. Closing with unread input makes the kernel send RST, and an RST can destroy the reply
+ * still in flight to the peer (Python's `close()` has that problem). Bounded: `closeTimeout` for a
+ * peer that does not read, `lingerTimeout` for one that does not close.
+ */
+export function closeStreamSocket(socket: Socket, { closeTimeout, lingerTimeout }: CloseStreamOptions): void {
+  if (socket.destroyed) return
+  // Fast path: the peer has already closed its side and nothing is left to send.
+  if (socket.readableEnded && socket.writableLength === 0) {
+    socket.end()
+    socket.destroy()
+    return
+  }
+  let lingerTimer: NodeJS.Timeout | undefined
+  const closeTimer = setTimeout(() => socket.destroy(), closeTimeout)
+  socket.once('close', () => {
+    clearTimeout(closeTimer)
+    clearTimeout(lingerTimer)
+  })
+  const destroyWhenDone = () => {
+    if (socket.writableFinished && socket.readableEnded) socket.destroy()
+  }
+  socket.once('finish', () => {
+    lingerTimer = setTimeout(() => socket.destroy(), lingerTimeout)
+    destroyWhenDone()
+  })
+  if (!socket.readableEnded) {
+    socket.on('data', discard)
+    socket.once('end', destroyWhenDone)
+    socket.resume()
+  }
+  socket.end()
+}
