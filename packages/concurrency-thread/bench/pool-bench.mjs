@@ -11,7 +11,6 @@
 //
 // Run it with Node 26 for the socket-transfer path, with Node 20 for the MessagePort fallback.
 import { fork } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import net from 'node:net'
 import { availableParallelism } from 'node:os'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'

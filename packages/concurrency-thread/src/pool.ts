@@ -30,6 +30,8 @@ export interface Outcome {
   error?: SerializedError
   /** The worker exited (crashed, was terminated, ran out of memory) before the handler finished. */
   exited?: WorkerExitedError
+  /** The worker holds the request's socket open until this is called (after handleError). */
+  release?: () => void
 }
 
 export interface PoolOptions {
@@ -223,7 +225,14 @@ export class ThreadPool {
     switch (message.t) {
       case 'done': {
         const task = this.#tasks.get(message.id)
-        if (task) this.#finish(task, message.error ? { error: message.error } : {})
+        if (!task) break
+        const outcome: Outcome = message.error ? { error: message.error } : {}
+        if (message.held) {
+          outcome.release = () => {
+            if (!entry.exited) entry.worker.postMessage({ t: 'release', id: message.id } satisfies ToWorker)
+          }
+        }
+        this.#finish(task, outcome)
         break
       }
       case 'send': {

@@ -33,6 +33,8 @@ export type ToWorker =
   | { t: 'proxy'; id: number; port: MessagePort; clientAddress: unknown; info: SocketInfo }
   | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
   | { t: 'abort'; id: number }
+  /** Shut down a transferred socket the worker kept after its handler threw (see `held`). */
+  | { t: 'release'; id: number }
   | { t: 'sent'; sid: number; error?: SerializedError }
   | { t: 'shutdown-done'; sid: number }
 
@@ -40,7 +42,8 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'fatal'; message: string; error?: SerializedError }
-  | { t: 'done'; id: number; error?: SerializedError }
+  /** `held`: the worker keeps the transferred socket open until `release`, so handleError runs first. */
+  | { t: 'done'; id: number; error?: SerializedError; held?: boolean }
   | { t: 'send'; id: number; sid: number; data: Uint8Array; port?: number; address: string }
   | { t: 'shutdown'; sid: number }
 

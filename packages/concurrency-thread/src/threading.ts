@@ -210,7 +210,11 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
         }
         if (outcome.error) {
           const where = `a worker thread of ${self.constructor.name}`
-          await this.reportError(request, clientAddress, new RemoteHandlerError(outcome.error, where))
+          try {
+            await this.reportError(request, clientAddress, new RemoteHandlerError(outcome.error, where))
+          } finally {
+            outcome.release?.()
+          }
         }
       } catch (error) {
         await this.reportError(request, clientAddress, error)

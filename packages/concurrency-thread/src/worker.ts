@@ -126,6 +126,11 @@ async function serveSocket(Handler: RequestHandlerClass, id: number, socket: Soc
   transferred.set(id, socket)
   socket.on('error', () => {}) // surfaced by the handler's reads and writes
   const error = await run(Handler, socket, clientAddress)
+  if (error && !socket.destroyed) {
+    // As in Python, handleError runs before the request is shut down: keep it until `release`.
+    post({ t: 'done', id, error, held: true })
+    return
+  }
   transferred.delete(id)
   shutdownSocket(socket)
   post({ t: 'done', id, error })
@@ -135,11 +140,12 @@ async function serveProxy(Handler: RequestHandlerClass, proxy: ProxySocket, clie
   proxy.on('error', () => {})
   const error = await run(Handler, proxy, clientAddress)
   // Every write reaches the main thread before `done` (same port); it then shuts the socket down.
-  if (!proxy.destroyed && !proxy.writableFinished) {
+  // After an error it does so only once handleError has run (Python's order): no end() here then.
+  if (!proxy.destroyed && (error ? proxy.writableLength > 0 : !proxy.writableFinished)) {
     await new Promise<void>((resolve) => {
-      proxy.once('finish', resolve)
+      proxy.once(error ? 'drain' : 'finish', resolve)
       proxy.once('close', resolve)
-      proxy.end()
+      if (!error) proxy.end()
     })
   }
   proxy.finishRequest({ t: 'done', error })
@@ -177,7 +183,14 @@ async function main() {
         break
       case 'abort':
         transferred.get(message.id)?.destroy()
+        transferred.delete(message.id)
         break
+      case 'release': {
+        const socket = transferred.get(message.id)
+        transferred.delete(message.id)
+        if (socket) shutdownSocket(socket)
+        break
+      }
       case 'sent': {
         const settle = pendingCalls.get(message.sid)
         pendingCalls.delete(message.sid)

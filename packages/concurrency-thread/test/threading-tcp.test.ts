@@ -83,6 +83,31 @@ describe('ThreadingMixIn(TCPServer): handlers in worker threads', () => {
     expect(await ask(await connect(server), 'still serving')).toBe('still serving')
   })
 
+  it('calls handleError before the connection is shut down, as Python does', async () => {
+    const events: string[] = []
+    let client: Awaited<ReturnType<typeof connect>> | undefined
+    class Ordered extends ThreadingTCPServer {
+      override async handleError(request: unknown, clientAddress: unknown, error: unknown) {
+        events.push('handleError')
+        // The client has not seen the end of the stream yet: the connection is still open.
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        events.push(client!.socket.readableEnded ? 'client saw end' : 'still open')
+        super.handleError(request, clientAddress, error)
+      }
+      override shutdownRequest(request: any) {
+        events.push('shutdownRequest')
+        super.shutdownRequest(request)
+      }
+    }
+    const server = r.server(await Ordered.create({ host, port: 0 }, Commands, { handlerModule, threads: 1 }))
+    void server.serveForever({ pollInterval: 10 })
+    client = await connect(server)
+    await client.send('throw late\n')
+    expect((await receiveAll(client)).length).toBe(0)
+    await waitFor(() => events.length === 3, { what: 'handleError and shutdownRequest' })
+    expect(events).toEqual(['handleError', 'still open', 'shutdownRequest'])
+  })
+
   it('runs a blocking handler per thread with concurrencyPerThread 1; others wait in the queue', async () => {
     const { server } = await start(Commands, { concurrencyPerThread: 1 })
     const a = await connect(server)
