@@ -117,6 +117,7 @@ async function init(message: Extract<ToChild, { t: 'init' }>): Promise<void> {
 async function serveConnection(id: number, socket: net.Socket, clientAddress: unknown): Promise<void> {
   // A client that sends, then half-closes, still gets its reply (the parent listens the same way).
   socket.allowHalfOpen = true
+  post({ t: 'got', id })
   socket.on('error', () => {}) // surfaced by the handler's reads and writes
   inFlight.set(id, () => socket.destroy())
   let failure: unknown

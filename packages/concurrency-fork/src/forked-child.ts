@@ -61,7 +61,7 @@ export interface Pending {
   sends: Promise<void>[]
   timer?: NodeJS.Timeout
   timedOut?: boolean
-  /** The socket's handle has reached the child (stream requests). */
+  /** The child has the socket (stream requests); until then the parent keeps its copy open. */
   passed?: boolean
 }
 
@@ -143,7 +143,9 @@ export class ForkedChild {
       callback?.(new Error(`child process ${this.pid} is gone`))
       return false
     }
-    return this.process.send(message, handle as never, callback)
+    // keepOpen: the parent closes its copy of a socket once the child says it has it, so a child
+    // that dies before that cannot leave the connection open (held by a handle in flight).
+    return this.process.send(message, handle as never, handle ? { keepOpen: true } : undefined, callback)
   }
 
   /** Takes no more requests; exits once those in flight are done. */

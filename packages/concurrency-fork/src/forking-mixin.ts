@@ -261,7 +261,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
         child.inFlight.delete(id)
         this.#byRequest.delete(pending.request)
         clearTimeout(pending.timer)
-        // A socket still queued for sending is ours to close; one the child had, died with it.
+        // Our copy of a socket the child had not confirmed yet; one it had, died with it.
         if (!pending.passed) this.#abortQuietly(pending.request)
         const error = pending.timedOut
           ? new HandlerTimeoutError(where, this.handlerTimeout ?? 0)
@@ -286,6 +286,14 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
 
     #onChildMessage(child: ForkedChild, message: ToParent): void {
       switch (message.t) {
+        case 'got': {
+          const pending = child.inFlight.get(message.id)
+          if (!pending) return
+          pending.passed = true
+          // The child has the connection now; only its copy must stay open.
+          ;(pending.request as { destroy(): void }).destroy()
+          break
+        }
         case 'done': {
           const pending = child.inFlight.get(message.id)
           if (!pending) return
@@ -375,12 +383,8 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
         }
         if (this.#kind === 'stream') {
           child.send({ t: 'conn', id, clientAddress }, request, (error) => {
-            if (!error) {
-              pending.passed = true
-              return
-            }
             // Never reached the child (it died meanwhile): the exit handler reports it, or we do.
-            if (child.inFlight.delete(id)) {
+            if (error && child.inFlight.delete(id)) {
               this.#byRequest.delete(request)
               clearTimeout(pending.timer)
               this.#abortQuietly(request)

@@ -27,6 +27,8 @@ export type ToChild =
 export type ToParent =
   | { t: 'ready' }
   | { t: 'init-error'; error: SerializedError }
+  /** The socket of connection `id` arrived: the parent closes its own copy. */
+  | { t: 'got'; id: number }
   /** Request `id` is finished and its connection closed; `error` if the handler threw. */
   | { t: 'done'; id: number; error?: SerializedError }
   /** A datagram reply: the parent sends it from the server's bound socket. */
