@@ -2,7 +2,9 @@ import net from 'node:net'
 import {
   BaseServer,
   BindError,
+  closeStreamSocket,
   EventLoopMixIn,
+  type EventLoopServerOptions,
   type RequestHandlerClass,
   reportListenerError,
   SocketServerError,
@@ -18,9 +20,11 @@ import {
   type SocketFileIdentity,
 } from './socket-file.js'
 
-export interface UnixStreamServerOptions extends UnixServerOptions {
+export interface UnixStreamServerOptions extends UnixServerOptions, EventLoopServerOptions {
   /** How long closing a request waits for its unsent data to reach the kernel before dropping it, in ms. Default: `30000`. */
   closeTimeout?: number
+  /** After our end of stream, how long to wait for the client's, discarding what it still sends, in ms. Default: `2000`. */
+  lingerTimeout?: number
 }
 
 const ignore = () => {}
@@ -42,6 +46,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
   readonly addressFamily = 'Unix' as const
   // Assigned in the constructor: a field initialiser would run after BaseServer applied the options.
   declare closeTimeout: number
+  declare lingerTimeout: number
   declare socketMode: number | undefined
   /** The listening `net.Server` (Python's `server.socket`), once bound. */
   socket: net.Server | undefined
@@ -61,6 +66,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     checkSocketMode(options?.socketMode, path)
     super(path, RequestHandlerClass, options)
     this.closeTimeout = options?.closeTimeout ?? 30_000
+    this.lingerTimeout = options?.lingerTimeout ?? 2_000
     this.socketMode = options?.socketMode
   }
 
@@ -113,27 +119,19 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     this.enqueueRequest(socket, socket.remoteAddress ?? '')
   }
 
-  /** Half-closes (sends EOF once everything written is flushed), then closes. */
+  /** Half-closes (end of stream once everything written is flushed), then closes: see `closeRequest()`. */
   override shutdownRequest(request: net.Socket): void {
-    if (request.destroyed) return
-    request.end()
     this.closeRequest(request)
   }
 
   /**
-   * Closes the connection once what the handler wrote has reached the kernel, as `close()` does in
-   * Python; a peer that never reads gets `closeTimeout` ms before the rest is dropped.
+   * As TCP (core's `closeStreamSocket`): ends our side after what the handler wrote, discards what
+   * the client still sends until its end of stream, then closes. Closing a Unix socket with unread
+   * input makes the client's next read fail with ECONNRESET instead of seeing the end of stream.
+   * Bounded by `closeTimeout` and `lingerTimeout`.
    */
   override closeRequest(request: net.Socket): void {
-    if (request.destroyed) return
-    if (request.writableLength === 0) {
-      request.destroy()
-      return
-    }
-    request.end()
-    const timer = setTimeout(() => request.destroy(), this.closeTimeout)
-    request.once('close', () => clearTimeout(timer))
-    request.once('finish', () => request.destroy())
+    closeStreamSocket(request, this)
   }
 
   protected override abortRequest(request: net.Socket): void {

@@ -10,6 +10,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { StreamRequestHandler } from '@socketserver/stream-handlers'
 import {
@@ -119,6 +120,34 @@ describe('UnixStreamServer on a filesystem path', () => {
     expect((await exchange(server.serverAddress, Buffer.alloc(100_000, 1))).toString()).toBe(
       'got 100000 bytes\n',
     )
+  })
+
+  it('delivers the whole reply and a clean end of stream when the client sent more than was read', async () => {
+    class AnswerFirstLine extends StreamRequestHandler<string> {
+      override async handle() {
+        await this.rfile.readline()
+        await this.wfile.write(Buffer.alloc(256 * 1024, 0x72))
+      }
+    }
+    const path = temp.path()
+    await serve(path, AnswerFirstLine)
+    const talk = () =>
+      new Promise<{ received: number; error?: string }>((resolve) => {
+        let received = 0
+        const client = net.connect({ path, allowHalfOpen: true }, () => {
+          client.write('question\n')
+          const junk = Buffer.alloc(64 * 1024, 0x6a)
+          for (let i = 0; i < 64; i++) client.write(junk) // 4 MiB the server never reads
+          client.end()
+        })
+        client.on('data', (d: Buffer) => {
+          received += d.length
+        })
+        client.on('error', (e: NodeJS.ErrnoException) => resolve({ received, error: e.code }))
+        client.on('close', () => resolve({ received }))
+      })
+    const results = await Promise.all(Array.from({ length: 10 }, talk))
+    for (const result of results) expect(result).toEqual({ received: 256 * 1024 })
   })
 
   it('applies socketMode (set before the socket appears at its path), leaving nothing else in the directory', async () => {
