@@ -3,6 +3,7 @@ import {
   BindError,
   channels,
   EventLoopMixIn,
+  type EventLoopServerOptions,
   InvalidArgumentError,
   type RequestHandlerClass,
   reportListenerError,
@@ -26,7 +27,7 @@ export type UnixDatagramRequest = [packet: Buffer, socket: UnixDatagramSocket]
 /** What a `UnixDatagramServer` does with a datagram longer than `maxPacketSize` (as `UDPServer`). */
 export type OversizedPacketPolicy = 'truncate' | 'drop'
 
-export interface UnixDatagramServerOptions extends UnixServerOptions {
+export interface UnixDatagramServerOptions extends UnixServerOptions, EventLoopServerOptions {
   /** Longest datagram handed to a handler, in bytes (Python's `max_packet_size`), at most `65535`. Default: `8192`. */
   maxPacketSize?: number
   /**
