@@ -45,18 +45,27 @@ export function EventLoopMixIn<TBase extends ServerConstructor>(
     }
 
     // Python's ThreadingMixIn.process_request_thread, on the event loop.
-    async #processInBackground(request: unknown, clientAddress: unknown): Promise<void> {
-      try {
-        await this.finishRequest(request, clientAddress)
-      } catch (error) {
-        await this.reportError(request, clientAddress, error)
-      } finally {
+    #processInBackground(request: unknown, clientAddress: unknown): Promise<void> {
+      const shutdown = () => {
         try {
           this.shutdownRequest(request)
         } catch {
           // already closed
         }
       }
+      let finished: Promise<void> | void
+      try {
+        finished = this.finishRequest(request, clientAddress)
+      } catch (error) {
+        finished = Promise.reject(error)
+      }
+      return Promise.resolve(finished).then(shutdown, async (error: unknown) => {
+        try {
+          await this.reportError(request, clientAddress, error)
+        } finally {
+          shutdown()
+        }
+      })
     }
   }
   return EventLoopMixInServer as unknown as TBase & ServerConstructor<InstanceType<TBase> & EventLoopServer>

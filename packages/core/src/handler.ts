@@ -36,11 +36,45 @@ export class BaseRequestHandler<Request = unknown, ClientAddress = unknown, Serv
 }
 
 /** Runs a handler's steps as Python's `BaseRequestHandler.__init__` does. */
-export async function runHandler(handler: RequestHandler): Promise<void> {
-  await handler.setup()
+export function runHandler(handler: RequestHandler): Promise<void> {
+  // Steps that return plain values are not awaited: a promise and a microtask fewer each, per request.
   try {
-    await handler.handle()
-  } finally {
-    await handler.finish()
+    const setup = handler.setup()
+    return isPromise(setup) ? setup.then(() => handleThenFinish(handler)) : handleThenFinish(handler)
+  } catch (error) {
+    return Promise.reject(error)
   }
+}
+
+function handleThenFinish(handler: RequestHandler): Promise<void> {
+  let handled: unknown
+  try {
+    handled = handler.handle()
+  } catch (error) {
+    return finishThenThrow(handler, error)
+  }
+  if (isPromise(handled))
+    return handled.then(
+      () => finish(handler),
+      (error: unknown) => finishThenThrow(handler, error),
+    )
+  return finish(handler)
+}
+
+function finish(handler: RequestHandler): Promise<void> {
+  try {
+    const finished = handler.finish()
+    return isPromise(finished) ? finished.then(() => {}) : Promise.resolve()
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+async function finishThenThrow(handler: RequestHandler, error: unknown): Promise<never> {
+  await handler.finish()
+  throw error
+}
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }

@@ -7,7 +7,10 @@ export class RequestQueue<T> {
   #items: T[] = []
   #head = 0
   #waiter: ((ready: boolean) => void) | undefined
+  // One timer for every wait, re-armed with refresh(): creating and clearing a timer per request
+  // showed up in UDP profiles. A fire with no waiter does nothing.
   #timer: NodeJS.Timeout | undefined
+  #timerMs = 0
   #closed = false
 
   constructor(public capacity: number) {}
@@ -51,14 +54,26 @@ export class RequestQueue<T> {
     return new Promise<boolean>((resolve) => {
       this.#waiter = resolve
       if (timeoutMs !== null && Number.isFinite(timeoutMs)) {
-        this.#timer = setTimeout(() => this.#settle(false), Math.max(0, timeoutMs))
-      }
+        const ms = Math.max(1, timeoutMs)
+        if (this.#timer && this.#timerMs === ms) this.#timer.refresh()
+        else {
+          clearTimeout(this.#timer)
+          this.#timerMs = ms
+          this.#timer = setTimeout(() => this.#settle(false), ms)
+        }
+      } else this.#disarm()
     })
   }
 
   /** Ends the current wait with false (used by shutdown()). */
   wake(): void {
     this.#settle(false)
+    this.#disarm() // nobody waits after shutdown(): do not keep the process alive for pollInterval
+  }
+
+  #disarm(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
   }
 
   /** Refuses new items and returns the ones still waiting, for the caller to close. */
@@ -68,6 +83,7 @@ export class RequestQueue<T> {
     this.#items = []
     this.#head = 0
     this.#settle(false)
+    this.#disarm()
     return rest
   }
 
@@ -75,10 +91,6 @@ export class RequestQueue<T> {
     const waiter = this.#waiter
     if (!waiter) return
     this.#waiter = undefined
-    if (this.#timer) {
-      clearTimeout(this.#timer)
-      this.#timer = undefined
-    }
     waiter(ready)
   }
 }

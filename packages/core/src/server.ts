@@ -220,8 +220,12 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   }
 
   /** Runs the handler class on the request: `setup()`, `handle()`, `finish()`. */
-  async finishRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
-    await runHandler(new this.RequestHandlerClass(request, clientAddress, this))
+  finishRequest(request: Request, clientAddress: ClientAddress): Promise<void> {
+    try {
+      return runHandler(new this.RequestHandlerClass(request, clientAddress, this))
+    } catch (error) {
+      return Promise.reject(error) // the handler's constructor threw
+    }
   }
 
   /** Called with every error a request raises; prints it as Python does. The server keeps serving. */
@@ -252,15 +256,19 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
       if (this.#bound) await this.#bound
       if (this.#unfinished) await this.#unfinished
       while (!this.#shutdownRequested) {
-        const ready = await this.#queue.wait(pollInterval)
+        // Awaited only when the queue was empty: a full queue drains without a turn per request.
+        let ready = this.#queue.wait(pollInterval)
+        if (typeof ready !== 'boolean') ready = await ready
         if (this.#shutdownRequested) break
         if (ready) {
+          // undefined when the request was taken, verified and handed off without waiting (the
+          // event-loop mode): nothing to race, no promise allocated per request.
           const handled = this.#handleRequestNoblock()
           // A request still running when shutdown() is called keeps running (serverClose() waits for
           // it); the loop itself stops at once, so shutdown() from inside a handler cannot deadlock.
           // The next serveForever()/handleRequest() waits for it: one at a time stays one at a time.
-          await Promise.race([handled, shutdownSignal])
-          if (this.#shutdownRequested) {
+          if (handled) await Promise.race([handled, shutdownSignal])
+          if (handled && this.#shutdownRequested) {
             const unfinished: Promise<void> = handled.finally(() => {
               if (this.#unfinished === unfinished) this.#unfinished = undefined
             })
@@ -309,37 +317,64 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     this.#shutdownRequested = false
   }
 
-  async #handleRequestNoblock(): Promise<void> {
-    let request: Request
-    let clientAddress: ClientAddress
+  // Hooks that return plain values are not awaited (a microtask and a promise each, per request);
+  // promises are, so async hooks behave exactly as before.
+  #handleRequestNoblock(): Promise<void> | undefined {
+    let item: [Request, ClientAddress] | Promise<[Request, ClientAddress]>
     try {
-      ;[request, clientAddress] = await this.getRequest()
+      item = this.getRequest()
     } catch {
-      return // Python: an accept() that fails is skipped
+      return undefined // Python: an accept() that fails is skipped
     }
-    let verified: boolean
+    if (isPromise(item))
+      return item.then(
+        (taken) => this.#verifyAndProcess(taken),
+        () => {},
+      )
+    return this.#verifyAndProcess(item)
+  }
+
+  #verifyAndProcess([request, clientAddress]: [Request, ClientAddress]): Promise<void> | undefined {
+    let verified: boolean | Promise<boolean>
     try {
-      verified = await this.verifyRequest(request, clientAddress)
+      verified = this.verifyRequest(request, clientAddress)
     } catch (error) {
-      await this.reportError(request, clientAddress, error)
-      verified = false
+      return this.reportError(request, clientAddress, error).then(() =>
+        this.#process(request, clientAddress, false),
+      )
     }
+    if (!isPromise(verified)) return this.#process(request, clientAddress, verified)
+    return verified.then(
+      (ok) => this.#process(request, clientAddress, ok),
+      (error: unknown) =>
+        this.reportError(request, clientAddress, error).then(() =>
+          this.#process(request, clientAddress, false),
+        ),
+    )
+  }
+
+  #process(request: Request, clientAddress: ClientAddress, verified: boolean): Promise<void> | undefined {
     if (!verified) {
       if (channels.requestDropped.hasSubscribers) {
         channels.requestDropped.publish({ server: this, request, clientAddress, reason: 'verifyRequest' })
       }
       this.#shutdownQuietly(request)
-      return
+      return undefined
     }
     if (channels.requestStart.hasSubscribers) {
       channels.requestStart.publish({ server: this, request, clientAddress })
     }
-    try {
-      await this.processRequest(request, clientAddress)
-    } catch (error) {
+    const fail = async (error: unknown) => {
       await this.reportError(request, clientAddress, error)
       this.#shutdownQuietly(request)
     }
+    let processed: Promise<void> | void
+    try {
+      processed = this.processRequest(request, clientAddress)
+    } catch (error) {
+      return fail(error)
+    }
+    return processed ? Promise.resolve(processed).catch(fail) : undefined
   }
 
   // --- what concurrency modes build on ------------------------------------------------------------
@@ -452,6 +487,10 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     await this.shutdown()
     await this.serverClose()
   }
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
