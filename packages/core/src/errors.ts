@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'SOCKSRV_WORKER_EXITED'
   | 'SOCKSRV_HANDLER_TIMEOUT'
   | 'SOCKSRV_HANDLER_MODULE'
+  | 'SOCKSRV_DATAGRAM_TOO_LARGE'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -219,6 +220,20 @@ export class HandlerTimeoutError extends SocketServerError {
 export class HandlerModuleError extends SocketServerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('SOCKSRV_HANDLER_MODULE', message, options)
+  }
+}
+
+/** A datagram reply would exceed the largest datagram allowed (`maxReplySize`); nothing of it was kept. */
+export class DatagramTooLargeError extends SocketServerError {
+  readonly size: number
+  readonly limit: number
+  constructor(size: number, limit: number) {
+    super(
+      'SOCKSRV_DATAGRAM_TOO_LARGE',
+      `reply of ${size} bytes exceeds the ${limit}-byte datagram limit (maxReplySize)`,
+    )
+    this.size = size
+    this.limit = limit
   }
 }
 

@@ -3,6 +3,7 @@ export {
   AlreadyServingError,
   BindError,
   ConnectionClosedError,
+  DatagramTooLargeError,
   type ErrorCode,
   FrameTooLargeError,
   formatAddress,

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram'
 import { Readable } from 'node:stream'
-import { BaseRequestHandler, type InetAddress } from '@socketserver/core'
+import { BaseRequestHandler, DatagramTooLargeError, type InetAddress } from '@socketserver/core'
 import { SocketReader } from './socket-reader.js'
 
 const RESOLVED = Promise.resolve()
@@ -37,18 +37,14 @@ export class DatagramWriter {
 
   /**
    * Appends to the reply. Rejects, keeping nothing of `data`, once the reply would exceed `maxSize`
-   * bytes (an error with code `EMSGSIZE`, what sending it would have failed with).
+   * bytes, with `DatagramTooLargeError` (`SOCKSRV_DATAGRAM_TOO_LARGE`): sending it would fail with EMSGSIZE.
    */
   write(data: Uint8Array | string): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('the reply was already sent'))
     const chunk =
       typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.length)
     if (this.#length + chunk.length > this.maxSize) {
-      const error = new Error(
-        `reply of ${this.#length + chunk.length} bytes exceeds the ${this.maxSize}-byte datagram limit (maxReplySize)`,
-      ) as NodeJS.ErrnoException
-      error.code = 'EMSGSIZE'
-      return Promise.reject(error)
+      return Promise.reject(new DatagramTooLargeError(this.#length + chunk.length, this.maxSize))
     }
     this.#written = true
     if (chunk.length > 0) {
