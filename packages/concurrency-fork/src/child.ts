@@ -14,6 +14,19 @@ let retiring = false
 const inFlight = new Map<number, () => void>()
 let nextSeq = 0
 const pendingSends = new Map<number, { resolve: () => void; reject: (error: Error) => void }>()
+const errorHandled = new Map<number, () => void>()
+
+/**
+ * Reports a handler's error and waits until the parent's handleError() has run, so that, as in
+ * Python, the error is handled before the request is shut down.
+ */
+function reportError(id: number, error: unknown): Promise<void> {
+  if (!process.connected) return Promise.resolve()
+  return new Promise((resolve) => {
+    errorHandled.set(id, resolve)
+    post({ t: 'error', id, error: RemoteHandlerError.serialize(error) })
+  })
+}
 
 /** What `this.server` is in a child: the parent's server is in another process. */
 const serverView = {
@@ -40,12 +53,7 @@ process.on('message', (message: ToChild, handle?: net.Socket) => {
       break
     case 'conn':
       if (handle) void serveConnection(message.id, handle, message.clientAddress)
-      else
-        post({
-          t: 'done',
-          id: message.id,
-          error: { name: 'Error', message: 'connection arrived without its socket' },
-        })
+      else void lostSocket(message.id)
       break
     case 'dgram':
       void serveDatagram(
@@ -61,6 +69,10 @@ process.on('message', (message: ToChild, handle?: net.Socket) => {
       else pending?.resolve()
       break
     }
+    case 'handled':
+      errorHandled.get(message.id)?.()
+      errorHandled.delete(message.id)
+      break
     case 'abort':
       inFlight.get(message.id)?.()
       break
@@ -120,20 +132,22 @@ async function serveConnection(id: number, socket: net.Socket, clientAddress: un
   post({ t: 'got', id })
   socket.on('error', () => {}) // surfaced by the handler's reads and writes
   inFlight.set(id, () => socket.destroy())
-  let failure: unknown
-  let failed = false
   try {
     await runHandler(new Handler!(socket, clientAddress, serverView))
   } catch (error) {
-    failed = true
-    failure = error
+    await reportError(id, error)
   }
   await shutdownSocket(socket)
   inFlight.delete(id)
-  post(
-    failed ? { t: 'done', id, error: RemoteHandlerError.serialize(failure) } : { t: 'done', id },
-    exitWhenIdle,
-  )
+  post({ t: 'done', id }, exitWhenIdle)
+}
+
+/** A connection whose socket did not come with it (the parent's copy was already closed). */
+async function lostSocket(id: number): Promise<void> {
+  inFlight.set(id, () => {})
+  await reportError(id, new Error('the connection arrived without its socket'))
+  inFlight.delete(id)
+  post({ t: 'done', id }, exitWhenIdle)
 }
 
 /** Python's `shutdown_request`: FIN after what was written, then close; `closeTimeout` for a peer that never reads. */
@@ -201,17 +215,11 @@ async function serveDatagram(id: number, packet: Buffer, clientAddress: unknown)
             return sent
           },
         }
-  let error: unknown
-  let failed = false
   try {
     await runHandler(new Handler!([packet, socket], clientAddress, serverView))
-  } catch (thrown) {
-    failed = true
-    error = thrown
+  } catch (error) {
+    await reportError(id, error)
   }
   inFlight.delete(id)
-  post(
-    failed ? { t: 'done', id, error: RemoteHandlerError.serialize(error) } : { t: 'done', id },
-    exitWhenIdle,
-  )
+  post({ t: 'done', id }, exitWhenIdle)
 }

@@ -34,6 +34,11 @@ export interface ForkingServerOptions {
   processes?: number
   /** A pool child is replaced after this many requests (it finishes them first). Default: `Infinity`. */
   maxRequestsPerChild?: number
+  /**
+   * Requests one pool child handles at once; when every child is at it, the serve loop waits and
+   * new requests queue (up to `maxQueuedRequests`). `1`: one blocking handler per process. Default: `Infinity`.
+   */
+  concurrencyPerChild?: number
   /** Per-request mode: children at once; past this the serve loop waits for one to exit. Default: `40` (Python's). */
   maxChildren?: number
   /** A request running longer than this, in ms, has its child killed and replaced. `null`: no limit. Default: `null`. */
@@ -57,6 +62,7 @@ export interface ForkingServer {
   forkMode: ForkMode
   processes: number
   maxRequestsPerChild: number
+  concurrencyPerChild: number
   maxChildren: number
   handlerTimeout: number | null
   env: NodeJS.ProcessEnv | undefined
@@ -122,6 +128,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     forkMode: ForkMode = 'pool'
     processes = os.availableParallelism()
     maxRequestsPerChild = Number.POSITIVE_INFINITY
+    concurrencyPerChild = Number.POSITIVE_INFINITY
     maxChildren = 40
     handlerTimeout: number | null = null
     env: NodeJS.ProcessEnv | undefined = undefined
@@ -133,7 +140,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     #nextId = 1
     #starting: Promise<void> | undefined
     #stopping: Promise<void> | undefined
-    #childExited: Array<() => void> = []
+    #waiters: Array<() => void> = []
 
     constructor(...args: any[]) {
       super(...args)
@@ -160,6 +167,11 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       }
       if (!(this.maxChildren > 0))
         throw new InvalidArgumentError(`maxChildren must be positive; got ${this.maxChildren}`)
+      if (!(this.concurrencyPerChild >= 1)) {
+        throw new InvalidArgumentError(
+          `concurrencyPerChild must be at least 1; got ${this.concurrencyPerChild}`,
+        )
+      }
       if (!(this.maxRequestsPerChild > 0)) {
         throw new InvalidArgumentError(
           `maxRequestsPerChild must be positive; got ${this.maxRequestsPerChild}`,
@@ -201,7 +213,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
         execArgv: this.execArgv ?? defaultExecArgv(),
       })
       this.#children.add(child)
-      this.#publish(child, 'spawn')
+      this.#publish(child, 'spawn', { process: child.process })
       child.onMessage = (message) => this.#onChildMessage(child, message)
       void child.exit.then(({ code, signal }) => this.#onChildExit(child, code, signal))
       return child
@@ -218,11 +230,11 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       this.#starting ??= (async () => {
         try {
           const fresh: ForkedChild[] = []
-          const live = [...this.#children].filter((child) => !child.exited && !child.retiring).length
-          for (let i = live; i < this.processes; i++) fresh.push(this.#spawn())
+          for (let i = this.#liveCount(); i < this.processes; i++) fresh.push(this.#spawn())
           await Promise.all(fresh.map((child) => child.ready))
         } finally {
           this.#starting = undefined
+          this.#wake()
         }
       })()
       return this.#starting
@@ -230,7 +242,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
 
     async #pickChild(): Promise<ForkedChild> {
       if (this.forkMode === 'per-request') {
-        while (this.activeChildren.size >= this.maxChildren) await this.#nextExit()
+        while (this.activeChildren.size >= this.maxChildren) await this.#nextChange()
         const child = this.#spawn()
         await child.ready
         return child
@@ -238,19 +250,44 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       for (;;) {
         let best: ForkedChild | undefined
         for (const child of this.#children) {
-          if (child.exited || child.retiring || !child.isReady) continue
+          if (child.exited || child.retiring || !child.isReady || child.load >= this.concurrencyPerChild)
+            continue
           // Least loaded; on a tie the one given fewest requests, so that idle children take turns.
           if (!best || child.load < best.load || (child.load === best.load && child.assigned < best.assigned))
             best = child
         }
         if (best) return best
         if (this.#stopping) throw new WorkerExitedError('the process pool (closing)', null)
-        await this.#fillPool()
+        if (this.#liveCount() < this.processes) await this.#fillPool()
+        else await this.#nextChange() // every child is at concurrencyPerChild
       }
     }
 
-    #nextExit(): Promise<void> {
-      return new Promise((resolve) => this.#childExited.push(resolve))
+    /** Pool children alive and taking requests (ready or starting). */
+    #liveCount(): number {
+      let count = 0
+      for (const child of this.#children) if (!child.exited && !child.retiring) count++
+      return count
+    }
+
+    /** Whether a new request would find a pool child below concurrencyPerChild (or one starting). */
+    #hasCapacity(): boolean {
+      if (this.#liveCount() < this.processes) return true
+      for (const child of this.#children) {
+        if (!child.exited && !child.retiring && child.load < this.concurrencyPerChild) return true
+      }
+      return false
+    }
+
+    /** Resolves at the next change of the children: one exited, became ready, or finished a request. */
+    #nextChange(): Promise<void> {
+      return new Promise((resolve) => this.#waiters.push(resolve))
+    }
+
+    #wake(): void {
+      const waiters = this.#waiters
+      this.#waiters = []
+      for (const wake of waiters) wake()
     }
 
     #onChildExit(child: ForkedChild, code: number | null, signal: NodeJS.Signals | null): void {
@@ -268,9 +305,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
           : new WorkerExitedError(where, code, signal)
         void this.#report(pending, error)
       }
-      const waiters = this.#childExited
-      this.#childExited = []
-      for (const wake of waiters) wake()
+      this.#wake()
       // A pool keeps its size: replace a child that died (not one retired on purpose, which was).
       if (this.forkMode === 'pool' && !child.retiring && !this.#stopping && !this.#hooks.closed) {
         this.#publish(child, 'replace')
@@ -294,17 +329,23 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
           ;(pending.request as { destroy(): void }).destroy()
           break
         }
+        case 'error': {
+          const pending = child.inFlight.get(message.id)
+          if (!pending) return
+          const error = new RemoteHandlerError(message.error, `child process ${child.pid}`)
+          void this.reportError(pending.request, pending.clientAddress, error).then(() =>
+            child.send({ t: 'handled', id: message.id }),
+          )
+          break
+        }
         case 'done': {
           const pending = child.inFlight.get(message.id)
           if (!pending) return
           child.inFlight.delete(message.id)
           this.#byRequest.delete(pending.request)
           clearTimeout(pending.timer)
-          if (message.error) {
-            void this.#report(pending, new RemoteHandlerError(message.error, `child process ${child.pid}`))
-          } else {
-            void Promise.allSettled(pending.sends).then(() => pending.resolve())
-          }
+          void Promise.allSettled(pending.sends).then(() => pending.resolve())
+          this.#wake()
           break
         }
         case 'send': {
@@ -354,6 +395,10 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       if (this.forkMode === 'per-request' && this.activeChildren.size >= this.maxChildren) {
         // Python's collect_children(): the serve loop waits for a child to exit.
         return this.collectChildren().then(() => this.processRequest(request, clientAddress))
+      }
+      if (this.forkMode === 'pool' && !this.#hasCapacity() && !this.#stopping) {
+        // Every child is at concurrencyPerChild: the serve loop waits, new requests queue.
+        return this.#nextChange().then(() => this.processRequest(request, clientAddress))
       }
       this.trackRequest(request, clientAddress, this.#dispatch(request, clientAddress))
       return undefined
@@ -418,7 +463,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     }
 
     async collectChildren({ blocking = false }: { blocking?: boolean } = {}): Promise<void> {
-      while (this.activeChildren.size >= this.maxChildren) await this.#nextExit()
+      while (this.activeChildren.size >= this.maxChildren) await this.#nextChange()
       if (blocking) await Promise.all([...this.#children].map((child) => child.exit))
     }
 

@@ -18,6 +18,8 @@ export type ToChild =
   | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
   /** The parent sent (or failed to send) the datagram of `send` number `seq`. */
   | { t: 'sent'; seq: number; error?: SerializedError }
+  /** The parent's handleError() for request `id` has run: the child may shut the request down. */
+  | { t: 'handled'; id: number }
   /** Cut request `id` short (close its connection). */
   | { t: 'abort'; id: number }
   /** Take no more requests: exit once the ones in flight are done. */
@@ -29,8 +31,10 @@ export type ToParent =
   | { t: 'init-error'; error: SerializedError }
   /** The socket of connection `id` arrived: the parent closes its own copy. */
   | { t: 'got'; id: number }
-  /** Request `id` is finished and its connection closed; `error` if the handler threw. */
-  | { t: 'done'; id: number; error?: SerializedError }
+  /** The handler of request `id` threw; the child waits for `handled` before shutting it down (Python's order). */
+  | { t: 'error'; id: number; error: SerializedError }
+  /** Request `id` is finished and its connection closed. */
+  | { t: 'done'; id: number }
   /** A datagram reply: the parent sends it from the server's bound socket. */
   | { t: 'send'; id: number; seq: number; data: Uint8Array; port?: number; address?: string; path?: string }
   /** A handler called `this.server.shutdown()`. */

@@ -86,6 +86,11 @@ export class LineClient {
     })
   }
 
+  /** Whether the server closed the connection. */
+  get ended(): boolean {
+    return this.#ended
+  }
+
   send(text: string): void {
     this.socket.write(text)
   }

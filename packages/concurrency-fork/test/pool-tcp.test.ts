@@ -1,10 +1,11 @@
+import type { ChildProcess } from 'node:child_process'
 import diagnostics from 'node:diagnostics_channel'
-import { waitFor } from '@socketserver/compliance-tests'
+import { settle, waitFor } from '@socketserver/compliance-tests'
 import { ForkingMixIn } from '@socketserver/concurrency-fork'
 import { channels, isHandlerWorker } from '@socketserver/core'
 import { TCPServer } from '@socketserver/transport-tcp'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Controlled, Echo, Inspect, PidEcho, Thrower } from './fixtures/handlers.mjs'
+import { Controlled, Echo, Inspect, PidEcho, Printer, Thrower } from './fixtures/handlers.mjs'
 import { expectNoChildren, handlerModule, isAlive, LineClient, psChildren } from './helpers.js'
 
 class ForkingTCPServer extends ForkingMixIn(TCPServer) {
@@ -124,6 +125,47 @@ describe('ForkingMixIn(TCPServer), pool', () => {
     expect(await fresh.line()).toBe('ping')
   })
 
+  it("runs handleError before the child shuts the request down (Python's order)", async () => {
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    class Slow extends ForkingTCPServer {
+      override async handleError(request: unknown, clientAddress: unknown, error: unknown) {
+        super.handleError(request, clientAddress, error)
+        await released
+      }
+    }
+    const server = await Slow.create({ host: '127.0.0.1', port: 0 }, Thrower, { handlerModule, processes: 1 })
+    servers.add(server)
+    void server.serveForever({ pollInterval: 20 })
+    const client = await connect(server)
+    client.send('late shutdown\n')
+    await waitFor(() => server.errors.length === 1, { what: 'handleError' })
+    await settle(50)
+    expect(client.ended).toBe(false)
+    release()
+    expect(await client.rest()).toBe('')
+    expect(client.ended).toBe(true)
+  })
+
+  it('gives a child at most concurrencyPerChild requests at once; the others wait', async () => {
+    const server = await serve(Controlled, { processes: 1, concurrencyPerChild: 1 })
+    const first = await connect(server)
+    const pid = await first.line()
+    const second = await connect(server)
+    let secondPid: string | null | undefined
+    const served = second.line().then((line) => (secondPid = line))
+    const third = await connect(server)
+    await waitFor(() => server.queuedRequestCount === 1, { what: 'the third request to be queued' })
+    await settle(50)
+    expect(secondPid).toBeUndefined()
+    expect(server.activeRequestCount).toBe(1)
+    first.socket.end()
+    await served
+    expect(secondPid).toBe(pid)
+    second.socket.end()
+    expect(await third.line()).toBe(pid)
+  })
+
   it('kills and replaces a child whose handler runs past handlerTimeout', async () => {
     const server = await serve(Controlled, { handlerTimeout: 300, processes: 1 })
     const client = await connect(server)
@@ -220,6 +262,37 @@ describe('ForkingMixIn(TCPServer), pool', () => {
       delete process.env.FORK_TEST_SECRET
     }
     expect(isHandlerWorker()).toBe(false)
+  })
+
+  it("pipes the children's stdio when asked, reachable from the spawn event", async () => {
+    const outputs: Array<Promise<string>> = []
+    const listen = (message: unknown) => {
+      const { event, detail } = message as { event: string; detail?: { process?: ChildProcess } }
+      const stdout = detail?.process?.stdout
+      if (event === 'spawn' && stdout) {
+        stdout.setEncoding('utf8')
+        outputs.push(
+          new Promise((resolve) => {
+            let text = ''
+            stdout.on('data', (chunk: string) => {
+              text += chunk
+              if (text.includes('\n')) resolve(text)
+            })
+          }),
+        )
+      }
+    }
+    diagnostics.subscribe(channels.worker.name, listen)
+    try {
+      const server = await serve(Printer, { processes: 1, stdio: ['ignore', 'pipe', 'inherit'] })
+      expect(outputs).toHaveLength(1)
+      const [pid] = [...server.activeChildren]
+      const client = await connect(server)
+      client.send('hello parent\n')
+      expect(await outputs[0]).toBe(`child ${pid} says hello parent\n`)
+    } finally {
+      diagnostics.unsubscribe(channels.worker.name, listen)
+    }
   })
 
   it('fails fast with HandlerModuleError on a wrong setup', async () => {
