@@ -140,9 +140,13 @@ export class DatagramRequestHandler<
 
   /**
    * Sends one datagram to `clientAddress` through `socket`; resolves once the kernel took it. A
-   * transport whose socket is not a `dgram.Socket` (Unix datagrams) overrides this.
+   * string client address is a Unix socket path: the Unix datagram socket's `send(data, path)`.
    */
   protected sendPacket(data: Buffer): Promise<void> {
+    if (typeof this.clientAddress === 'string') {
+      const unix = this.socket as unknown as { send(data: Buffer, path: string): Promise<void> }
+      return unix.send(data, this.clientAddress)
+    }
     const socket = this.socket as unknown as dgram.Socket
     const { address, port } = this.clientAddress as unknown as InetAddress
     return new Promise((resolve, reject) => {

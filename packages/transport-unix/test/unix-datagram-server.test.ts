@@ -130,10 +130,6 @@ describe('UnixDatagramServer', () => {
         for await (const _ of this.rfile) lines++
         await this.wfile.write(`${lines} lines`)
       }
-      // Until DatagramRequestHandler sends to a path itself (a string client address).
-      protected override sendPacket(data: Buffer): Promise<void> {
-        return this.socket.send(data, this.clientAddress)
-      }
     }
     const dir = temp.dir()
     const server = await serve(join(dir, 'server.sock'), LineCount as never)
