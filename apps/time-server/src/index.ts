@@ -1,11 +1,4 @@
 export {
-  DEFAULT_BURST,
-  DEFAULT_RATE,
-  type RateLimitOptions,
-  rateLimitKey,
-  TokenBucketLimiter,
-} from './rate-limit.js'
-export {
   DEFAULT_DAYTIME_PORT,
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_HOST,
@@ -26,8 +19,6 @@ export {
   type TimeHandlers,
   type TimeStats,
   TimeTCPServer,
-  type UdpGuard,
-  WELL_KNOWN_SOURCE_PORTS,
 } from './services.js'
 export {
   buildSntpReply,

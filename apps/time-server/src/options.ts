@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { DEFAULT_BURST, DEFAULT_RATE } from './rate-limit.js'
+import { DEFAULT_BURST, DEFAULT_RATE } from '@socketserver/transport-udp'
 import {
   DEFAULT_DAYTIME_PORT,
   DEFAULT_DRAIN_TIMEOUT,

@@ -1,13 +1,16 @@
 import { type BaseServer, type BindError, formatAddress, type InetAddress } from '@socketserver/core'
-import { DEFAULT_BURST, DEFAULT_RATE, TokenBucketLimiter } from './rate-limit.js'
+import {
+  DEFAULT_BURST,
+  DEFAULT_RATE,
+  ReflectionGuard,
+  WELL_KNOWN_SERVICE_PORTS,
+} from '@socketserver/transport-udp'
 import {
   createHandlers,
   createTimeStats,
   GuardedUDPServer,
   type TimeStats,
   TimeTCPServer,
-  type UdpGuard,
-  WELL_KNOWN_SOURCE_PORTS,
 } from './services.js'
 import type { SntpServerConfig } from './sntp.js'
 import { type Clock, systemClock } from './time.js'
@@ -86,20 +89,20 @@ export async function startTimeServer(options: TimeServerOptions = {}): Promise<
     sntpPort = DEFAULT_SNTP_PORT,
     clock = systemClock,
     rateLimit = {},
-    blockedSourcePorts = WELL_KNOWN_SOURCE_PORTS,
+    blockedSourcePorts = WELL_KNOWN_SERVICE_PORTS,
     sntp,
     pollInterval,
   } = options
   const stats = createTimeStats()
   const handlers = createHandlers({ clock, stats, sntp })
-  const guard: UdpGuard = {
-    blockedSourcePorts: new Set(blockedSourcePorts),
-    limiter:
-      rateLimit === false
-        ? undefined
-        : new TokenBucketLimiter({ rate: DEFAULT_RATE, burst: DEFAULT_BURST, ...rateLimit }),
-    stats,
-  }
+  const guard = new ReflectionGuard({
+    blockedSourcePorts,
+    rateLimit: rateLimit !== false,
+    rate: DEFAULT_RATE,
+    burst: DEFAULT_BURST,
+    ...(rateLimit || {}),
+    counters: stats.dropped,
+  })
   // Requests are a few bytes; 1 KiB holds any SNTP request with extension fields we ignore anyway.
   const udpOptions = { guard, maxPacketSize: 1024 }
 

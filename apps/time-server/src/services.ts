@@ -2,8 +2,12 @@ import type net from 'node:net'
 import type { InetAddress } from '@socketserver/core'
 import { DatagramRequestHandler, StreamRequestHandler } from '@socketserver/stream-handlers'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
-import { EventLoopUDPServer, type UDPRequest, type UDPServerOptions } from '@socketserver/transport-udp'
-import { rateLimitKey, type TokenBucketLimiter } from './rate-limit.js'
+import {
+  EventLoopUDPServer,
+  type ReflectionGuard,
+  type UDPRequest,
+  type UDPServerOptions,
+} from '@socketserver/transport-udp'
 import { buildSntpReply, parseSntpRequest, type SntpServerConfig } from './sntp.js'
 import { type Clock, daytimeString, rfc868Bytes } from './time.js'
 
@@ -26,7 +30,6 @@ export function createTimeStats(): TimeStats {
  * Source ports of services that answer whatever they receive (echo 7, daytime 13, chargen 19, time
  * 37, NTP 123): answering them could start a reply loop between two servers, or reflect an attack.
  */
-export const WELL_KNOWN_SOURCE_PORTS: readonly number[] = [7, 13, 19, 37, 123]
 
 export interface ServiceConfig {
   clock: Clock
@@ -99,37 +102,15 @@ export class TimeTCPServer extends EventLoopTCPServer {
   }
 }
 
-/** Decides which datagrams the UDP services answer. */
-export interface UdpGuard {
-  /** Source ports never answered. */
-  blockedSourcePorts: ReadonlySet<number>
-  /** Per-source limit (keyed by `rateLimitKey`: the IPv4 address or the IPv6 /64); `undefined` answers every datagram. */
-  limiter: TokenBucketLimiter | undefined
-  stats: TimeStats
-}
-
 export interface GuardedUDPServerOptions extends UDPServerOptions {
-  guard: UdpGuard
+  guard: ReflectionGuard
 }
 
-/**
- * A UDP service that refuses, in `verifyRequest`, datagrams from well-known service ports and
- * sources over their rate: what keeps it from looping with another server or amplifying floods.
- */
 export class GuardedUDPServer extends EventLoopUDPServer {
   // Set by BaseServer from the options; `declare` so no field initialiser overwrites it.
-  declare guard: UdpGuard
+  declare guard: ReflectionGuard
 
   override verifyRequest(_request: UDPRequest, clientAddress: InetAddress): boolean {
-    const { blockedSourcePorts, limiter, stats } = this.guard
-    if (blockedSourcePorts.has(clientAddress.port)) {
-      stats.dropped.sourcePort++
-      return false
-    }
-    if (limiter && !limiter.take(rateLimitKey(clientAddress.address))) {
-      stats.dropped.rateLimited++
-      return false
-    }
-    return true
+    return this.guard.allows(clientAddress)
   }
 }

@@ -1,3 +1,4 @@
+import { WELL_KNOWN_SERVICE_PORTS } from '@socketserver/transport-udp'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   EPOCH_1900_OFFSET,
@@ -5,7 +6,6 @@ import {
   startTimeServer,
   type TimeServer,
   type TimeServerOptions,
-  WELL_KNOWN_SOURCE_PORTS,
 } from '../src/index.js'
 import { cleanup, readNtpTimestamp, sntpRequest, tcpReceiveAll, UdpClient, waitFor } from './helpers.js'
 
@@ -107,11 +107,11 @@ describe('startTimeServer', () => {
   })
 
   it('drops datagrams from well-known service ports (the list is configurable; the default is 7, 13, 19, 37, 123)', async () => {
-    expect(WELL_KNOWN_SOURCE_PORTS).toEqual([7, 13, 19, 37, 123])
+    expect(WELL_KNOWN_SERVICE_PORTS).toEqual([7, 13, 19, 37, 123])
     const blocked = await UdpClient.open()
     const allowed = await UdpClient.open()
     // Tests may bind only port 0, so the client's own port stands in for a service port here.
-    const time = await start({ blockedSourcePorts: [...WELL_KNOWN_SOURCE_PORTS, blocked.port] })
+    const time = await start({ blockedSourcePorts: [...WELL_KNOWN_SERVICE_PORTS, blocked.port] })
     for (const service of ['time', 'daytime', 'sntp'] as const) {
       await blocked.send(sntpRequest(), time.address(service, 'udp').port)
       await allowed.send(sntpRequest(), time.address(service, 'udp').port)

@@ -4,10 +4,8 @@ import {
   daytimeString,
   EPOCH_1900_OFFSET,
   parseSntpRequest,
-  rateLimitKey,
   rfc868Bytes,
   rfc868Seconds,
-  TokenBucketLimiter,
   writeNtpTimestamp,
 } from '../src/index.js'
 import { sntpRequest } from './helpers.js'
@@ -93,54 +91,5 @@ describe('SNTP packets', () => {
     expect(reply.readUInt32BE(44)).toBe(2 ** 31)
     // Symmetric active is answered as symmetric passive.
     expect(buildSntpReply(parseSntpRequest(sntpRequest({ mode: 1 }))!, 0, 0)[0]! & 7).toBe(2)
-  })
-})
-
-describe('TokenBucketLimiter', () => {
-  it('allows a burst, then `rate` per second, per key', () => {
-    let now = 0
-    const limiter = new TokenBucketLimiter({ rate: 2, burst: 3, now: () => now })
-    expect([1, 2, 3, 4].map(() => limiter.take('a'))).toEqual([true, true, true, false])
-    expect(limiter.take('b')).toBe(true) // another source has its own bucket
-    now += 499
-    expect(limiter.take('a')).toBe(false)
-    now += 1
-    expect(limiter.take('a')).toBe(true) // 500 ms at 2/s: one token
-    expect(limiter.take('a')).toBe(false)
-    now += 60_000
-    expect([1, 2, 3, 4].map(() => limiter.take('a'))).toEqual([true, true, true, false]) // never more than burst
-  })
-
-  it('remembers at most maxTracked sources, forgetting the least recently seen', () => {
-    const limiter = new TokenBucketLimiter({ rate: 1, burst: 1, maxTracked: 2, now: () => 0 })
-    expect(limiter.take('a')).toBe(true)
-    expect(limiter.take('b')).toBe(true)
-    expect(limiter.take('a')).toBe(false) // a is now the most recently seen
-    expect(limiter.take('c')).toBe(true) // forgets b
-    expect(limiter.size).toBe(2)
-    expect(limiter.take('a')).toBe(false) // still remembered and empty
-    expect(limiter.take('b')).toBe(true) // forgotten, so a full bucket again
-  })
-
-  it.each([[{ rate: 0 }], [{ rate: Number.POSITIVE_INFINITY }], [{ burst: 0 }], [{ burst: 1.5 }]])(
-    'refuses %j',
-    (options) => {
-      expect(() => new TokenBucketLimiter(options)).toThrow(RangeError)
-    },
-  )
-})
-
-describe('rateLimitKey', () => {
-  it.each([
-    ['192.0.2.7', '192.0.2.7'],
-    ['::ffff:192.0.2.7', '192.0.2.7'],
-    ['::1', '0:0:0:0::/64'],
-    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
-    ['2001:db8:1:2::9', '2001:db8:1:2::/64'],
-    ['2001:db8::1:2:3:4', '2001:db8:0:0::/64'],
-    ['2001:0db8:0001:0002:ffff::', '2001:db8:1:2::/64'],
-    ['fe80::1:2:3.4.5.6', 'fe80:0:0:0::/64'],
-  ])('%s is limited as %s', (address, key) => {
-    expect(rateLimitKey(address)).toBe(key)
   })
 })

@@ -1,5 +1,15 @@
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from '@socketserver/core'
 export {
+  DEFAULT_BURST,
+  DEFAULT_RATE,
+  type RateLimitOptions,
+  ReflectionGuard,
+  type ReflectionGuardOptions,
+  rateLimitKey,
+  TokenBucketLimiter,
+  WELL_KNOWN_SERVICE_PORTS,
+} from './reflection-guard.js'
+export {
   EventLoopUDPServer,
   type OversizedPacketPolicy,
   type UDPRequest,

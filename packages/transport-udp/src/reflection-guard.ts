@@ -1,5 +1,12 @@
 import { isIPv6 } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import type { InetAddress } from '@socketserver/core'
+
+/**
+ * Source ports of the classic UDP services (echo, daytime, chargen, time, NTP). A UDP service that
+ * answers datagrams from them can be made to ping-pong with another such service forever.
+ */
+export const WELL_KNOWN_SERVICE_PORTS: readonly number[] = [7, 13, 19, 37, 123]
 
 export interface RateLimitOptions {
   /** Datagrams answered per second per source address, on average. Default: `5`. */
@@ -91,4 +98,49 @@ export function rateLimitKey(address: string): string {
     .slice(0, 4)
     .map((g) => Number.parseInt(g, 16).toString(16))
     .join(':')}::/64`
+}
+
+export interface ReflectionGuardOptions extends RateLimitOptions {
+  /** Source ports never answered. Default: `WELL_KNOWN_SERVICE_PORTS` (7, 13, 19, 37, 123). */
+  blockedSourcePorts?: Iterable<number>
+  /** Rate-limit each source (IPv4 address or IPv6 /64). Default: `true`. */
+  rateLimit?: boolean
+  /** Where to count refusals (e.g. an app's stats). Default: a new object, `guard.dropped`. */
+  counters?: { sourcePort: number; rateLimited: number }
+}
+
+/**
+ * What keeps a UDP service that answers every datagram (echo, daytime, time) from looping with
+ * another such service or amplifying a spoofed flood: datagrams from well-known service ports are
+ * refused, and each source gets a token bucket. Call `allows()` from `verifyRequest()`.
+ */
+export class ReflectionGuard {
+  blockedSourcePorts: Set<number>
+  readonly limiter: TokenBucketLimiter | undefined
+  /** Datagrams refused, by reason. */
+  readonly dropped: { sourcePort: number; rateLimited: number }
+
+  constructor({
+    blockedSourcePorts = WELL_KNOWN_SERVICE_PORTS,
+    rateLimit = true,
+    counters = { sourcePort: 0, rateLimited: 0 },
+    ...limits
+  }: ReflectionGuardOptions = {}) {
+    this.blockedSourcePorts = new Set(blockedSourcePorts)
+    this.limiter = rateLimit ? new TokenBucketLimiter(limits) : undefined
+    this.dropped = counters
+  }
+
+  /** Whether to answer a datagram from `clientAddress`; counts what it refuses. */
+  allows(clientAddress: InetAddress): boolean {
+    if (this.blockedSourcePorts.has(clientAddress.port)) {
+      this.dropped.sourcePort++
+      return false
+    }
+    if (this.limiter && !this.limiter.take(rateLimitKey(clientAddress.address))) {
+      this.dropped.rateLimited++
+      return false
+    }
+    return true
+  }
 }
