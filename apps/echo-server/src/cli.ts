@@ -22,7 +22,7 @@ async function main(argv: string[]): Promise<number | undefined> {
   let echo: Awaited<ReturnType<typeof startEchoServer>>
   try {
     echo = await startEchoServer({
-      listeners: [{ transport: 'tcp', host: options.host, port: options.port }],
+      listeners: options.listeners,
       mode: options.mode,
       idleTimeout: options.idleTimeout,
     })
@@ -40,11 +40,12 @@ async function main(argv: string[]): Promise<number | undefined> {
       )
     },
     onClosed({ aborted }) {
-      const { connections, bytes, idleClosed } = echo.stats
+      const { connections, datagrams, bytes, idleClosed } = echo.stats
+      const refused = echo.udpGuard.dropped
       // Exit now rather than when the last handle lets go: a socket still flushing to a client that
       // does not read could hold the process for closeTimeout after the drain was declared over.
       process.stdout.write(
-        `echo: stopped: ${connections} connection(s) served, ${bytes} byte(s) echoed, ${idleClosed} closed idle, ${aborted} cut short at the drain timeout\n`,
+        `echo: stopped: ${connections} connection(s) and ${datagrams} datagram(s) served, ${bytes} byte(s) echoed, ${idleClosed} closed idle, ${aborted} cut short at the drain timeout, ${refused.sourcePort + refused.rateLimited} datagram(s) refused\n`,
         () => process.exit(0),
       )
     },

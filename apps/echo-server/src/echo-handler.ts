@@ -1,10 +1,12 @@
 import { SocketTimeoutError } from '@socketserver/core'
-import { StreamRequestHandler } from '@socketserver/stream-handlers'
+import { DatagramRequestHandler, StreamRequestHandler } from '@socketserver/stream-handlers'
 
 /** Counters shared by every connection of one echo server: for the shutdown summary and the bench. */
 export interface EchoStats {
   /** Connections whose handler started. */
   connections: number
+  /** Datagrams echoed (UDP and Unix datagram listeners). */
+  datagrams: number
   /** Bytes sent back to clients. */
   bytes: number
   /** Connections closed because the client sent nothing for `idleTimeout` ms. */
@@ -12,7 +14,7 @@ export interface EchoStats {
 }
 
 export function createEchoStats(): EchoStats {
-  return { connections: 0, bytes: 0, idleClosed: 0 }
+  return { connections: 0, datagrams: 0, bytes: 0, idleClosed: 0 }
 }
 
 /**
@@ -71,6 +73,26 @@ export function createEchoHandler({
 
     protected override idleTimedOut(): void {
       if (stats) stats.idleClosed++
+    }
+  }
+}
+
+/** RFC 862 over datagrams: the datagram goes back to its sender, from the server's address. */
+export class DatagramEchoHandler extends DatagramRequestHandler<any> {
+  override async handle(): Promise<void> {
+    await this.wfile.write(this.packet)
+  }
+}
+
+/** A `DatagramEchoHandler` counting into `stats`. */
+export function createDatagramEchoHandler({ stats }: { stats?: EchoStats } = {}): typeof DatagramEchoHandler {
+  return class ConfiguredDatagramEchoHandler extends DatagramEchoHandler {
+    override async handle(): Promise<void> {
+      await super.handle()
+      if (stats) {
+        stats.datagrams++
+        stats.bytes += this.packet.length
+      }
     }
   }
 }

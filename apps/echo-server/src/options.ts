@@ -7,6 +7,7 @@ import {
   ECHO_MODES,
   type EchoMode,
   isEchoMode,
+  type ListenerSpec,
 } from './server.js'
 
 export const PROGRAM = 'socketserver-echo'
@@ -15,6 +16,8 @@ export interface CliOptions {
   help: boolean
   host: string
   port: number
+  /** Every address to listen on: the `--listen` ones, or TCP on `host`:`port`. */
+  listeners: ListenerSpec[]
   mode: EchoMode
   idleTimeout: number
   drainTimeout: number
@@ -31,12 +34,17 @@ const modeList = Object.entries(ECHO_MODES)
 
 export const USAGE = `Usage: ${PROGRAM} [options]
 
-RFC 862 echo server over TCP: every byte a client sends comes straight back.
+RFC 862 echo server over TCP, UDP and Unix sockets: every byte a client sends comes straight back.
 
 Options:
-  --host <address>      Address to listen on (0.0.0.0 or :: for every interface).
-                        Default: ${DEFAULT_HOST}
-  --port <number>       TCP port; 0 picks any free port. Default: ${DEFAULT_PORT}
+  --host <address>      Address of the TCP listener used when no --listen is given
+                        (0.0.0.0 or :: for every interface). Default: ${DEFAULT_HOST}
+  --port <number>       Its port; 0 picks any free port. Default: ${DEFAULT_PORT}
+  --listen <where>      Listen here; repeat for several listeners in one process:
+                          tcp:HOST:PORT  udp:HOST:PORT  (IPv6 as tcp:[::1]:7007)
+                          unix:PATH  unix-dgram:PATH  (a leading @ is a Linux abstract name)
+                        UDP echo never answers ports 7, 13, 19, 37, 123 and limits each
+                        source to 100 datagrams/s (burst 200).
   --mode <name>         How connections are served. Default: event-loop
 ${modeList}
   --idle-timeout <ms>   Close a connection that sends nothing for this long; 0 never.
@@ -50,7 +58,7 @@ Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}
 
 /** Parses the command line (without the node and script paths); throws `UsageError`. */
 export function parseCliArgs(argv: string[]): CliOptions {
-  let values: Record<string, string | boolean | undefined>
+  let values: Record<string, string | boolean | string[] | undefined>
   try {
     ;({ values } = parseArgs({
       args: argv,
@@ -60,6 +68,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         help: { type: 'boolean', short: 'h' },
         host: { type: 'string' },
         port: { type: 'string' },
+        listen: { type: 'string', multiple: true },
         mode: { type: 'string' },
         'idle-timeout': { type: 'string' },
         'drain-timeout': { type: 'string' },
@@ -76,10 +85,13 @@ export function parseCliArgs(argv: string[]): CliOptions {
   }
   const host = (values.host as string | undefined) ?? DEFAULT_HOST
   if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
+  const port = integer('--port', values.port, DEFAULT_PORT, 65535)
+  const listen = (values.listen as unknown as string[] | undefined) ?? []
   return {
     help: values.help === true,
     host,
-    port: integer('--port', values.port, DEFAULT_PORT, 65535),
+    port,
+    listeners: listen.length > 0 ? listen.map(parseListener) : [{ transport: 'tcp', host, port }],
     mode,
     idleTimeout: integer('--idle-timeout', values['idle-timeout'], DEFAULT_IDLE_TIMEOUT, MAX_TIMER_MS),
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
@@ -91,4 +103,25 @@ function integer(name: string, raw: unknown, fallback: number, max: number): num
   const value = /^\d+$/.test(String(raw)) ? Number(raw) : Number.NaN
   if (!(value <= max)) throw new UsageError(`${name} must be an integer from 0 to ${max} (got '${raw}')`)
   return value
+}
+
+/** `tcp:HOST:PORT`, `udp:HOST:PORT` (`[::1]` for IPv6), `unix:PATH`, `unix-dgram:PATH` (`@name`: abstract). */
+export function parseListener(text: string): ListenerSpec {
+  const colon = text.indexOf(':')
+  const transport = text.slice(0, colon)
+  const rest = text.slice(colon + 1)
+  if (transport === 'unix' || transport === 'unix-dgram') {
+    if (rest === '') throw new UsageError(`--listen ${text}: a path is needed after ${transport}:`)
+    return { transport, path: rest.startsWith('@') ? `\0${rest.slice(1)}` : rest }
+  }
+  if (transport === 'tcp' || transport === 'udp') {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(rest)
+    if (!match)
+      throw new UsageError(
+        `--listen ${text}: expected ${transport}:HOST:PORT (IPv6 as ${transport}:[::1]:PORT)`,
+      )
+    const host = match[1] ?? match[2]!
+    return { transport, host, port: integer(`--listen ${text}: the port`, match[3], 0, 65535) }
+  }
+  throw new UsageError(`--listen ${text}: expected tcp:, udp:, unix: or unix-dgram: first`)
 }

@@ -1,6 +1,18 @@
-import { formatAddress } from '@socketserver/core'
-import { EventLoopTCPServer, type InetAddress, TCPServer } from '@socketserver/transport-tcp'
-import { createEchoHandler, createEchoStats, type EchoStats } from './echo-handler.js'
+import { type BaseServer, formatAddress, type InetAddress } from '@socketserver/core'
+import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
+import { EventLoopUDPServer, ReflectionGuard, UDPServer } from '@socketserver/transport-udp'
+import {
+  EventLoopUnixDatagramServer,
+  EventLoopUnixStreamServer,
+  UnixDatagramServer,
+  UnixStreamServer,
+} from '@socketserver/transport-unix'
+import {
+  createDatagramEchoHandler,
+  createEchoHandler,
+  createEchoStats,
+  type EchoStats,
+} from './echo-handler.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 /** RFC 862 says port 7; that needs root, so the demo uses 7007. */
@@ -10,20 +22,36 @@ export const DEFAULT_DRAIN_TIMEOUT = 10_000
 /** Node's own default backlog; Python's 5 makes a burst of connects wait for SYN retries. */
 export const DEFAULT_BACKLOG = 511
 
+export type Transport = 'tcp' | 'udp' | 'unix' | 'unix-dgram'
+
+// Any server class of ours: `create(address, Handler, options)` resolving with a listening server.
+type ServerClass = {
+  create(address: any, Handler: any, options?: any): Promise<BaseServer<any, any, any>>
+  // biome-ignore lint/suspicious/noExplicitAny: mixin constructors take any[]
+} & (abstract new (
+  ...args: any[]
+) => BaseServer<any, any, any>)
+
 /**
- * How connections are served: each mode names the server class to use per transport. The thread and
- * fork modes slot in here (with a `udp`/`unix` class next to `tcp` as those transports arrive).
+ * How requests are served: each mode names the server class to use per transport. The thread and
+ * fork modes slot in here.
  */
 export const ECHO_MODES = {
   'event-loop': {
     summary: "many connections at once on Node's event loop (recommended)",
-    tcp: EventLoopTCPServer as typeof TCPServer,
+    tcp: EventLoopTCPServer,
+    udp: EventLoopUDPServer,
+    unix: EventLoopUnixStreamServer,
+    'unix-dgram': EventLoopUnixDatagramServer,
   },
   sequential: {
-    summary: "one connection at a time, in arrival order, like Python's TCPServer",
+    summary: "one connection or datagram at a time, in arrival order, like Python's servers",
     tcp: TCPServer,
+    udp: UDPServer,
+    unix: UnixStreamServer,
+    'unix-dgram': UnixDatagramServer,
   },
-} satisfies Record<string, { summary: string; tcp: typeof TCPServer }>
+} satisfies Record<string, { summary: string } & Record<Transport, ServerClass>>
 
 export type EchoMode = keyof typeof ECHO_MODES
 
@@ -31,15 +59,17 @@ export function isEchoMode(name: string): name is EchoMode {
   return Object.hasOwn(ECHO_MODES, name)
 }
 
-/** One address to listen on. A list of them, so that UDP and Unix listeners can join TCP in one process. */
-export type ListenerSpec = { transport: 'tcp'; host: string; port: number }
+/** One address to listen on; one process serves a list of them. */
+export type ListenerSpec =
+  | { transport: 'tcp' | 'udp'; host: string; port: number }
+  | { transport: 'unix' | 'unix-dgram'; path: string }
 
 export interface EchoListener {
-  transport: 'tcp'
-  server: TCPServer
-  /** The real bound address (port 0 resolved). */
-  address: InetAddress
-  /** E.g. `tcp 127.0.0.1:7007` or `tcp [::1]:7007`. */
+  transport: Transport
+  server: BaseServer<any, any, any>
+  /** The real bound address (port 0 resolved), or the socket path. */
+  address: InetAddress | string
+  /** E.g. `tcp 127.0.0.1:7007`, `udp [::1]:7007` or `unix "/run/echo.sock"`. */
   label: string
 }
 
@@ -56,6 +86,12 @@ export interface EchoServerOptions {
   idleTimeout?: number | null
   /** Listen backlog. Default: `511`. */
   backlog?: number
+  /**
+   * UDP echo answers per source address: `rate` per second after a `burst`, and never to the
+   * well-known service ports (7, 13, 19, 37, 123), so two echo servers cannot ping-pong forever.
+   * Default: `{ rate: 100, burst: 200 }`.
+   */
+  udpRateLimit?: { rate?: number; burst?: number }
   /** How often each serve loop wakes when idle, in ms. Default: `500`. */
   pollInterval?: number
 }
@@ -63,8 +99,10 @@ export interface EchoServerOptions {
 export interface EchoServer {
   readonly mode: EchoMode
   readonly listeners: readonly EchoListener[]
-  readonly servers: readonly TCPServer[]
+  readonly servers: readonly BaseServer<any, any, any>[]
   readonly stats: EchoStats
+  /** The UDP listeners' guard: what it refused, by reason. */
+  readonly udpGuard: ReflectionGuard
   /** Settles when every serve loop has stopped; rejects if one failed. */
   readonly serving: Promise<void>
   /** Connections being handled or waiting for a sequential server. */
@@ -88,22 +126,26 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     idleTimeout = DEFAULT_IDLE_TIMEOUT,
     backlog = DEFAULT_BACKLOG,
     pollInterval,
+    udpRateLimit = {},
   } = options
   if (!isEchoMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   if (specs.length === 0) throw new TypeError('at least one listener is needed')
   const stats = createEchoStats()
-  const Handler = createEchoHandler({ idleTimeout, stats })
+  const StreamEcho = createEchoHandler({ idleTimeout, stats })
+  const DatagramEcho = createDatagramEchoHandler({ stats })
+  const udpGuard = new ReflectionGuard({ rate: 100, burst: 200, ...udpRateLimit })
   const listeners: EchoListener[] = []
   try {
     for (const spec of specs) {
-      const server = await ECHO_MODES[mode][spec.transport].create(
-        { host: spec.host, port: spec.port },
-        Handler,
-        {
-          requestQueueSize: backlog,
-        },
+      const Server: ServerClass =
+        spec.transport === 'udp' ? guarded(ECHO_MODES[mode].udp, udpGuard) : ECHO_MODES[mode][spec.transport]
+      const datagram = spec.transport === 'udp' || spec.transport === 'unix-dgram'
+      const server = await Server.create(
+        'path' in spec ? spec.path : { host: spec.host, port: spec.port },
+        datagram ? DatagramEcho : StreamEcho,
+        { requestQueueSize: backlog },
       )
-      const address = server.serverAddress
+      const address = server.serverAddress as InetAddress | string
       listeners.push({
         transport: spec.transport,
         server,
@@ -132,6 +174,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     listeners,
     servers,
     stats,
+    udpGuard,
     serving,
     get openConnections() {
       return servers.reduce((sum, s) => sum + s.activeRequestCount + s.queuedRequestCount, 0)
@@ -144,5 +187,14 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     shutdownGracefully,
     close,
     [Symbol.asyncDispose]: close,
+  }
+}
+
+/** A UDP server class whose `verifyRequest()` asks `guard` (source port, rate per source). */
+function guarded(Base: typeof UDPServer, guard: ReflectionGuard): ServerClass {
+  return class GuardedEchoUDPServer extends Base {
+    override verifyRequest(_request: unknown, clientAddress: InetAddress): boolean {
+      return guard.allows(clientAddress)
+    }
   }
 }

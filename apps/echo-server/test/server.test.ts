@@ -1,3 +1,4 @@
+import type { InetAddress } from '@socketserver/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type EchoServer, startEchoServer } from '../src/index.js'
 import { Client, cleanup, tryConnect } from './helpers.js'
@@ -23,13 +24,13 @@ describe('startEchoServer()', () => {
         { transport: 'tcp', host: '::1', port: 0 },
       ],
     })
-    expect(echo.listeners.map((l) => l.address.family)).toEqual(['IPv4', 'IPv6'])
+    expect(echo.listeners.map((l) => (l.address as InetAddress).family)).toEqual(['IPv4', 'IPv6'])
     const [v4, v6] = echo.listeners
-    expect(v4!.label).toBe(`tcp 127.0.0.1:${v4!.address.port}`)
-    expect(v6!.label).toBe(`tcp [::1]:${v6!.address.port}`)
+    expect(v4!.label).toBe(`tcp 127.0.0.1:${(v4!.address as InetAddress).port}`)
+    expect(v6!.label).toBe(`tcp [::1]:${(v6!.address as InetAddress).port}`)
 
-    const a = await Client.connect(v4!.address.port, '127.0.0.1')
-    const b = await Client.connect(v6!.address.port, '::1')
+    const a = await Client.connect((v4!.address as InetAddress).port, '127.0.0.1')
+    const b = await Client.connect((v6!.address as InetAddress).port, '::1')
     await a.exchange('over IPv4')
     await b.exchange('over IPv6')
     a.socket.end()
@@ -42,9 +43,9 @@ describe('startEchoServer()', () => {
 
   it('closes the listeners it opened when a later one cannot bind', async () => {
     const taken = await start({ port: 0 })
-    const port = taken.listeners[0]!.address.port
+    const port = (taken.listeners[0]!.address as InetAddress).port
     const free = await start({ port: 0 })
-    const freePort = free.listeners[0]!.address.port
+    const freePort = (free.listeners[0]!.address as InetAddress).port
     await free.close()
     await expect(
       startEchoServer({
@@ -60,7 +61,7 @@ describe('startEchoServer()', () => {
 
   it('close() stops at once, closing open connections', async () => {
     const echo = await start({ port: 0, idleTimeout: 0 })
-    const port = echo.listeners[0]!.address.port
+    const port = (echo.listeners[0]!.address as InetAddress).port
     const client = await Client.connect(port)
     await client.exchange('hi')
     await echo.close()

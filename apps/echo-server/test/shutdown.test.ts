@@ -5,7 +5,7 @@ afterEach(cleanup)
 
 const DRAINING = /stopped accepting/
 const SUMMARY =
-  /^echo: stopped: (\d+) connection\(s\) served, (\d+) byte\(s\) echoed, \d+ closed idle, (\d+) cut short/m
+  /^echo: stopped: (\d+) connection\(s\) and \d+ datagram\(s\) served, (\d+) byte\(s\) echoed, \d+ closed idle, (\d+) cut short/m
 
 describe('echo-server graceful shutdown', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
