@@ -1,4 +1,5 @@
 export { type ChannelName, channels } from './channels.js'
+export { limitPacket, type OversizedPacketPolicy, type PacketLimits } from './datagram-limit.js'
 export {
   AlreadyServingError,
   BindError,

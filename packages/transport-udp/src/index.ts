@@ -1,3 +1,4 @@
+export type { OversizedPacketPolicy } from '@socketserver/core'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from '@socketserver/core'
 export {
   DEFAULT_BURST,
@@ -11,7 +12,6 @@ export {
 } from './reflection-guard.js'
 export {
   EventLoopUDPServer,
-  type OversizedPacketPolicy,
   type UDPRequest,
   UDPServer,
   type UDPServerOptions,

@@ -3,12 +3,13 @@ import {
   BaseServer,
   type BaseServerOptions,
   BindError,
-  channels,
   EventLoopMixIn,
   type EventLoopServerOptions,
   type InetAddress,
   type InetAddressInput,
   InvalidArgumentError,
+  limitPacket,
+  type OversizedPacketPolicy,
   type RequestHandlerClass,
   ReusePortUnsupportedError,
   reportListenerError,
@@ -18,9 +19,6 @@ import {
 
 /** Python's `(data, socket)`: the datagram and the server's socket, which replies are sent from. */
 export type UDPRequest = [packet: Buffer, socket: dgram.Socket]
-
-/** What a `UDPServer` does with a datagram longer than `maxPacketSize`. */
-export type OversizedPacketPolicy = 'truncate' | 'drop'
 
 export interface UDPServerOptions extends BaseServerOptions, EventLoopServerOptions {
   /** Longest datagram handed to a handler, in bytes (Python's `max_packet_size`). Default: `8192`. */
@@ -122,23 +120,8 @@ export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> 
       port: rinfo.port,
       family: rinfo.family as 'IPv4' | 'IPv6',
     }
-    if (packet.length > this.maxPacketSize) {
-      this.oversizedPacketCount++
-      const action = this.oversizedPackets
-      if (channels.packetOversized.hasSubscribers) {
-        channels.packetOversized.publish({
-          server: this,
-          clientAddress,
-          size: packet.length,
-          limit: this.maxPacketSize,
-          action,
-        })
-      }
-      if (action === 'drop') return
-      // A copy, so that a queued request holds maxPacketSize bytes and not the whole datagram.
-      packet = Buffer.from(packet.subarray(0, this.maxPacketSize))
-    }
-    this.enqueueRequest([packet, socket], clientAddress)
+    const limited = limitPacket(this, packet, clientAddress)
+    if (limited) this.enqueueRequest([limited, socket], clientAddress)
   }
 
   /** Nothing to close per request: every request shares the server's socket (as in Python). */

@@ -1,10 +1,11 @@
 import {
   BaseServer,
   BindError,
-  channels,
   EventLoopMixIn,
   type EventLoopServerOptions,
   InvalidArgumentError,
+  limitPacket,
+  type OversizedPacketPolicy,
   type RequestHandlerClass,
   reportListenerError,
   SocketServerError,
@@ -23,9 +24,6 @@ import {
 
 /** Python's `(data, socket)`: the datagram and the server's socket, which replies are sent from. */
 export type UnixDatagramRequest = [packet: Buffer, socket: UnixDatagramSocket]
-
-/** What a `UnixDatagramServer` does with a datagram longer than `maxPacketSize` (as `UDPServer`). */
-export type OversizedPacketPolicy = 'truncate' | 'drop'
 
 export interface UnixDatagramServerOptions extends UnixServerOptions, EventLoopServerOptions {
   /** Longest datagram handed to a handler, in bytes (Python's `max_packet_size`), at most `65535`. Default: `8192`. */
@@ -134,23 +132,8 @@ export class UnixDatagramServer extends BaseServer<UnixDatagramRequest, string, 
 
   #onMessage(socket: UnixDatagramSocket, packet: Buffer, sender: string): void {
     const clientAddress = sender || UNNAMED
-    if (packet.length > this.maxPacketSize) {
-      this.oversizedPacketCount++
-      const action = this.oversizedPackets
-      if (channels.packetOversized.hasSubscribers) {
-        channels.packetOversized.publish({
-          server: this,
-          clientAddress,
-          size: packet.length,
-          limit: this.maxPacketSize,
-          action,
-        })
-      }
-      if (action === 'drop') return
-      // A copy, so that a queued request holds maxPacketSize bytes and not the whole datagram.
-      packet = Buffer.from(packet.subarray(0, this.maxPacketSize))
-    }
-    this.enqueueRequest([packet, socket], clientAddress)
+    const limited = limitPacket(this, packet, clientAddress)
+    if (limited) this.enqueueRequest([limited, socket], clientAddress)
   }
 
   /** Nothing to close per request: every request shares the server's socket (as in Python). */
