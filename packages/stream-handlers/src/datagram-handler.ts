@@ -100,6 +100,13 @@ export class DatagramRequestHandler<
   maxLineLength = 65_536
   /** Largest reply `wfile` collects, in bytes. Default: `65507` (the most one UDP/IPv4 datagram carries). */
   maxReplySize = MAX_UDP_PAYLOAD
+  /**
+   * Wait for the kernel to accept each reply, so a failed send rejects into `handleError()` as
+   * Python's `sendto` raises. Off by default: a UDP reply is fire-and-forget, as with raw
+   * `node:dgram`, and Node then drops a failed send silently; confirming costs a callback, a tick
+   * and a promise per reply (about a fifth of a 64-byte echo's throughput). Default: `false`.
+   */
+  confirmReplies = false
 
   /** The datagram received (Python's `packet`). */
   packet!: Buffer
@@ -149,6 +156,10 @@ export class DatagramRequestHandler<
     }
     const socket = this.socket as unknown as dgram.Socket
     const { address, port } = this.clientAddress as unknown as InetAddress
+    if (!this.confirmReplies) {
+      socket.send(data, port, address)
+      return RESOLVED
+    }
     return new Promise((resolve, reject) => {
       socket.send(data, port, address, (error) => (error ? reject(error) : resolve()))
     })

@@ -424,3 +424,59 @@ describe('with DatagramRequestHandler', () => {
     },
   )
 })
+
+describe('DatagramRequestHandler replies: fire-and-forget or confirmed', () => {
+  // A reply addressed to a name that cannot resolve (RFC 6761 .invalid) fails inside dgram.send().
+  const misdirected = (confirm: boolean) =>
+    class Misdirected extends DatagramRequestHandler<InetAddress> {
+      override confirmReplies = confirm
+      override setup() {
+        super.setup()
+        ;(this as { clientAddress: InetAddress }).clientAddress = {
+          address: 'nowhere.invalid',
+          port: 9,
+          family: 'IPv4',
+        }
+      }
+      override async handle() {
+        await this.wfile.write(this.packet)
+      }
+    }
+
+  it('confirmReplies: a failed send rejects into handleError, as Python sendto raises', async () => {
+    const failures: unknown[] = []
+    class Server extends EventLoopUDPServer {
+      override handleError(_request: UDPRequest, _client: InetAddress, error: unknown) {
+        failures.push(error)
+      }
+    }
+    const server = track(await Server.create({ host: '127.0.0.1', port: 0 }, misdirected(true)))
+    void server.serveForever({ pollInterval: 50 })
+    const client = await UdpClient.open()
+    await client.send('x', server.serverAddress.port)
+    await waitFor(() => failures.length === 1, 'the send error in handleError')
+    expect((failures[0] as NodeJS.ErrnoException).code).toMatch(/^(ENOTFOUND|EAI_AGAIN|EAI_FAIL)$/)
+  })
+
+  it('by default the reply is fire-and-forget: a failed send is reported by the server, not the handler', async () => {
+    const failures: unknown[] = []
+    const socketErrors: unknown[] = []
+    const onError = ({ error }: { error: unknown }) => socketErrors.push(error)
+    diagnostics.subscribe('socketserver:server:error', onError as (message: unknown) => void)
+    try {
+      class Server extends EventLoopUDPServer {
+        override handleError(_request: UDPRequest, _client: InetAddress, error: unknown) {
+          failures.push(error)
+        }
+      }
+      const server = track(await Server.create({ host: '127.0.0.1', port: 0 }, misdirected(false)))
+      void server.serveForever({ pollInterval: 50 })
+      const client = await UdpClient.open()
+      await client.send('x', server.serverAddress.port)
+      await waitFor(() => socketErrors.length === 1, 'the send error on socketserver:server:error')
+      expect(failures).toEqual([])
+    } finally {
+      diagnostics.unsubscribe('socketserver:server:error', onError as (message: unknown) => void)
+    }
+  })
+})
