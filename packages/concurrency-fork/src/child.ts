@@ -4,12 +4,18 @@
  * parent passes it, many at once on its own event loop, until the parent retires it or goes away.
  */
 import type net from 'node:net'
-import { RemoteHandlerError, type RequestHandlerClass, runHandler } from '@socketserver/core'
+import {
+  closeStreamSocket,
+  RemoteHandlerError,
+  type RequestHandlerClass,
+  runHandler,
+} from '@socketserver/core'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
 
 let Handler: RequestHandlerClass | undefined
 let kind: RequestKind = 'stream'
 let closeTimeout = 30_000
+let lingerTimeout = 2_000
 let retiring = false
 const inFlight = new Map<number, () => void>()
 let nextSeq = 0
@@ -99,6 +105,7 @@ function exitWhenIdle(): void {
 async function init(message: Extract<ToChild, { t: 'init' }>): Promise<void> {
   kind = message.kind
   closeTimeout = message.closeTimeout
+  lingerTimeout = message.lingerTimeout
   serverView.serverAddress = message.serverAddress
   serverView.socketType = kind === 'stream' ? 'stream' : 'dgram'
   serverView.addressFamily =
@@ -150,17 +157,15 @@ async function lostSocket(id: number): Promise<void> {
   post({ t: 'done', id }, exitWhenIdle)
 }
 
-/** Python's `shutdown_request`: FIN after what was written, then close; `closeTimeout` for a peer that never reads. */
+/**
+ * Python's `shutdown_request`, as the parent's transport does it (core's lingering close): FIN after
+ * what was written, discard the peer's input until its FIN, then close; resolves once closed.
+ */
 function shutdownSocket(socket: net.Socket): Promise<void> {
   if (socket.destroyed) return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => socket.destroy(), closeTimeout)
-    socket.once('close', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    socket.end(() => socket.destroy())
-  })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  closeStreamSocket(socket, { closeTimeout, lingerTimeout })
+  return closed
 }
 
 async function serveDatagram(id: number, packet: Buffer, clientAddress: unknown): Promise<void> {

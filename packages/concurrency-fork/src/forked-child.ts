@@ -47,6 +47,7 @@ export interface SpawnOptions {
   kind: RequestKind
   serverAddress: unknown
   closeTimeout: number
+  lingerTimeout: number
   env: NodeJS.ProcessEnv
   stdio: StdioOptions
   execArgv: string[]
@@ -131,6 +132,7 @@ export class ForkedChild {
       kind: options.kind,
       serverAddress: options.serverAddress,
       closeTimeout: options.closeTimeout,
+      lingerTimeout: options.lingerTimeout,
     })
   }
 

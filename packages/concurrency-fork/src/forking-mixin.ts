@@ -102,6 +102,7 @@ type Hooks = {
   serverAddress: unknown
   RequestHandlerClass: { name: string }
   closeTimeout?: number
+  lingerTimeout?: number
   closed: boolean
   shutdown(): Promise<void>
 }
@@ -208,6 +209,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
         kind: this.#kind,
         serverAddress: this.#hooks.serverAddress,
         closeTimeout: this.#hooks.closeTimeout ?? 30_000,
+        lingerTimeout: this.#hooks.lingerTimeout ?? 2_000,
         env: this.env ?? defaultChildEnv(),
         stdio: this.stdio,
         execArgv: this.execArgv ?? defaultExecArgv(),

@@ -12,6 +12,7 @@ export type ToChild =
       kind: RequestKind
       serverAddress: unknown
       closeTimeout: number
+      lingerTimeout: number
     }
   /** A connection; the socket travels as the message's handle. */
   | { t: 'conn'; id: number; clientAddress: unknown }

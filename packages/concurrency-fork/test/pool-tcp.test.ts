@@ -1,11 +1,20 @@
 import type { ChildProcess } from 'node:child_process'
 import diagnostics from 'node:diagnostics_channel'
+import net from 'node:net'
 import { settle, waitFor } from '@socketserver/compliance-tests'
 import { ForkingMixIn } from '@socketserver/concurrency-fork'
 import { channels, isHandlerWorker } from '@socketserver/core'
 import { TCPServer } from '@socketserver/transport-tcp'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Controlled, Echo, Inspect, PidEcho, Printer, Thrower } from './fixtures/handlers.mjs'
+import {
+  AnswerFirstLine,
+  Controlled,
+  Echo,
+  Inspect,
+  PidEcho,
+  Printer,
+  Thrower,
+} from './fixtures/handlers.mjs'
 import { expectNoChildren, handlerModule, isAlive, LineClient, psChildren } from './helpers.js'
 
 class ForkingTCPServer extends ForkingMixIn(TCPServer) {
@@ -73,6 +82,27 @@ describe('ForkingMixIn(TCPServer), pool', () => {
     const payload = 'x'.repeat(200_000)
     client.socket.end(`${payload}\n`)
     expect(await client.rest()).toBe(`${payload}\n`)
+  })
+
+  it('closes with unread input as the transport does (lingering close): the whole reply arrives, no RST', async () => {
+    const server = await serve(AnswerFirstLine)
+    const talk = () =>
+      new Promise<{ received: number; error?: string }>((resolve) => {
+        let received = 0
+        const client = net.connect(server.serverAddress.port, '127.0.0.1', () => {
+          client.write('question\n')
+          const junk = Buffer.alloc(64 * 1024, 0x6a)
+          for (let i = 0; i < 32; i++) client.write(junk) // 2 MiB the child never reads
+          client.end()
+        })
+        client.on('data', (data: Buffer) => {
+          received += data.length
+        })
+        client.on('error', (error: NodeJS.ErrnoException) => resolve({ received, error: error.code }))
+        client.on('close', () => resolve({ received }))
+      })
+    const results = await Promise.all(Array.from({ length: 10 }, talk))
+    for (const result of results) expect(result).toEqual({ received: 256 * 1024 })
   })
 
   it('passes a handler error to handleError in the parent, with the message and the remote stack', async () => {
