@@ -158,6 +158,11 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
           `ForkingMixIn needs handlerModule: children import ${name} from it. Export ${name} from its module, pass { handlerModule: import.meta.url } (from that module), and guard the server's start-up there with if (!isHandlerWorker())`,
         )
       }
+      if (!this.handlerExport && !this.#hooks.RequestHandlerClass.name) {
+        throw new HandlerModuleError(
+          'ForkingMixIn needs the export name of an anonymous handler class: pass { handlerExport: "<its export name>" }',
+        )
+      }
       if (this.forkMode !== 'pool' && this.forkMode !== 'per-request') {
         throw new InvalidArgumentError(
           `forkMode must be 'pool' or 'per-request'; got ${JSON.stringify(this.forkMode)}`,

@@ -351,6 +351,28 @@ describe('ForkingMixIn(TCPServer), pool', () => {
     })
   })
 
+  it('shutdownGracefully cuts short the requests still running after its timeout, in the children', async () => {
+    const server = await serve(Controlled)
+    const waiting = await connect(server)
+    await waiting.line()
+    const result = await server.shutdownGracefully({ timeout: 200 })
+    expect(result).toEqual({ aborted: 1 })
+    expect(await waiting.rest()).toBe('')
+    expect(server.activeChildren.size).toBe(0)
+  })
+
+  it('shutdownGracefully stops a child whose handler ignores the abort (a CPU loop)', async () => {
+    const server = await serve(Controlled, { processes: 1 })
+    const spinning = await connect(server)
+    const pid = Number(await spinning.line())
+    spinning.send('hang\n')
+    await settle(20)
+    const result = await server.shutdownGracefully({ timeout: 200 })
+    expect(result).toEqual({ aborted: 1 })
+    expect(await spinning.rest()).toBe('')
+    await waitFor(() => !isAlive(pid), { what: 'the spinning child to be killed' })
+  })
+
   it('publishes spawn, exit and replace on the worker channel', async () => {
     const events: string[] = []
     const listen = (message: unknown) => events.push((message as { event: string }).event)
