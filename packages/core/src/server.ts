@@ -317,8 +317,8 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     this.#shutdownRequested = false
   }
 
-  // Hooks that return plain values are not awaited (a microtask and a promise each, per request);
-  // promises are, so async hooks behave exactly as before.
+  // Hooks that return plain values are not awaited (that would cost a microtask and a promise each,
+  // per request); hooks that return promises are awaited.
   #handleRequestNoblock(): Promise<void> | undefined {
     let item: [Request, ClientAddress] | Promise<[Request, ClientAddress]>
     try {
