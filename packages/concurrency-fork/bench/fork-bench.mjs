@@ -12,6 +12,7 @@
 //   pnpm build && node packages/concurrency-fork/bench/fork-bench.mjs [--rounds 3] [--duration 3000]
 //       [--connections 16] [--processes 2] [--scenarios cpu,echo,conn]
 import { fork, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { availableParallelism, loadavg } from 'node:os'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
@@ -58,11 +59,24 @@ async function runServer(mode, scenario, processes) {
   const loop = server.serveForever()
   const delay = monitorEventLoopDelay({ resolution: 1 })
   delay.enable()
+  let cpuStart = process.cpuUsage()
+  let wallStart = performance.now()
+  let childrenStart = childrenCpuMs(server)
   process.on('message', async (message) => {
     if (message === 'reset') {
       delay.reset()
+      cpuStart = process.cpuUsage()
+      wallStart = performance.now()
+      childrenStart = childrenCpuMs(server)
     } else if (message === 'stats') {
-      process.send({ p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 })
+      const cpu = process.cpuUsage(cpuStart)
+      const wall = performance.now() - wallStart
+      process.send({
+        p99: delay.percentile(99) / 1e6,
+        max: delay.max / 1e6,
+        cores: (cpu.user + cpu.system) / 1000 / wall,
+        childCores: mode === 'pool' ? (childrenCpuMs(server) - childrenStart) / wall : Number.NaN,
+      })
     } else if (message === 'stop') {
       delay.disable()
       await server.shutdown()
@@ -72,6 +86,21 @@ async function runServer(mode, scenario, processes) {
     }
   })
   process.send({ port: server.serverAddress.port })
+}
+
+/** CPU time of the pool's children so far, in ms, from /proc (Linux; NaN elsewhere). */
+function childrenCpuMs(server) {
+  if (!server.activeChildren) return Number.NaN
+  let total = 0
+  for (const pid of server.activeChildren) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // utime + stime, in clock ticks of 10 ms
+    } catch {
+      return Number.NaN
+    }
+  }
+  return total
 }
 
 // --- load generator process ---------------------------------------------------------------------
@@ -190,7 +219,7 @@ async function startPython() {
   })
   return {
     port,
-    stats: async () => ({ p99: Number.NaN, max: Number.NaN }),
+    stats: async () => ({ p99: Number.NaN, max: Number.NaN, cores: Number.NaN, childCores: Number.NaN }),
     reset() {},
     async stop() {
       server.kill('SIGINT') // serve_forever ends, server_close() collects the children
@@ -285,7 +314,7 @@ async function orchestrate() {
         const r = await measure(mode, scenario, options)
         results[mode].push(r)
         console.log(
-          `  ${scenario} round ${round + 1} ${LABELS[mode].padEnd(27)} ${r.rps.toFixed(0).padStart(7)} req/s  latency p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${r.failed ? `  ${r.failed} failed` : ''}  parent loop delay p99 ${r.loopDelay.p99.toFixed(2)} ms`,
+          `  ${scenario} round ${round + 1} ${LABELS[mode].padEnd(27)} ${r.rps.toFixed(0).padStart(7)} req/s  latency p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${r.failed ? `  ${r.failed} failed` : ''}  server CPU ${(r.loopDelay.cores ?? Number.NaN).toFixed(2)} cores${typeof r.loopDelay.childCores !== 'number' || Number.isNaN(r.loopDelay.childCores) ? '' : ` + children ${r.loopDelay.childCores.toFixed(2)}`}, loop delay p99 ${(r.loopDelay.p99 ?? Number.NaN).toFixed(2)} ms`,
         )
       }
     }
