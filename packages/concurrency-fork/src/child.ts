@@ -39,6 +39,8 @@ const serverView = {
   serverAddress: undefined as unknown,
   socketType: 'stream' as 'stream' | 'dgram',
   addressFamily: undefined as string | undefined,
+  /** This child's process id. */
+  pid: process.pid,
   /** Asks the parent to stop its serve loop (safe from a handler, as in the parent). */
   shutdown(): Promise<void> {
     post({ t: 'shutdown' })
