@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { ResourceLimits, Worker } from 'node:worker_threads'
+import { isMainThread, type ResourceLimits, type Worker } from 'node:worker_threads'
 import {
   type BaseServer,
   HandlerModuleError,
   InvalidArgumentError,
+  isHandlerWorker,
   RemoteHandlerError,
   type ServerConstructor,
 } from '@socketserver/core'
@@ -147,6 +148,13 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
     }
 
     override async serverBind(): Promise<void> {
+      if (!isMainThread && isHandlerWorker()) {
+        // A module without the guard, imported by a worker for its handler, would start a server
+        // (and a pool) in every worker, recursively.
+        throw new HandlerModuleError(
+          `a ThreadingMixIn server was started inside one of its own handler worker threads: guard the server's start-up with \`if (!isHandlerWorker())\` in the module that exports ${this.RequestHandlerClass.name}`,
+        )
+      }
       this.#checkOptions()
       // Base is abstract to TypeScript (ServerConstructor); the concrete transport's method runs.
       await (Base.prototype as BaseServer).serverBind.call(this)
