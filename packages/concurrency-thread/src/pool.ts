@@ -56,6 +56,8 @@ interface Task {
   link?: ProxyLink
   /** The request's datagram socket in this thread, which replies are sent from. */
   replySocket?: unknown
+  /** The socket itself moved to the worker (Node >= 26). */
+  transferred?: boolean
 }
 
 class PoolWorker {
@@ -363,6 +365,7 @@ export class ThreadPool {
         worker.postMessage({ t: 'socket', id: task.id, socket, clientAddress } satisfies ToWorker, [
           socket as never,
         ])
+        task.transferred = true
         return
       } catch (error) {
         // A socket something already read from cannot move; nor can any on a runtime that lacks it.
@@ -390,8 +393,7 @@ export class ThreadPool {
 
   /** Whether `request` is being handled in a worker that owns its socket (transferred). */
   isTransferred(request: unknown): boolean {
-    const task = this.#byRequest.get(request)
-    return task !== undefined && task.link === undefined && task.replySocket === undefined
+    return this.#byRequest.get(request)?.transferred === true
   }
 
   /** Cuts a request short: its worker destroys the socket it owns. */
