@@ -4,7 +4,8 @@
 //   cpu   a CPU-bound handler (a sha256 chain calibrated to ~2 ms per request), 16 persistent connections
 //   echo  64-byte echo round trips, 16 persistent connections
 //   conn  one request per connection (connect, one line, its echo, close), 8 clients at once:
-//         EventLoopTCPServer, the fork pool, forkMode 'per-request', and Python's ForkingTCPServer
+//         EventLoopTCPServer, the fork pool, forkMode 'per-request' (without and with 4 spare
+//         children), and Python's ForkingTCPServer
 // Each server runs in its own process (its children under it), the load generator in another; rounds
 // alternate which server goes first; everything runs for a bounded time. Prints per-round figures,
 // medians and ratios.
@@ -28,6 +29,7 @@ const LABELS = {
   eventloop: 'EventLoopTCPServer',
   pool: 'ForkingMixIn pool',
   'per-request': "ForkingMixIn 'per-request'",
+  spares: "'per-request', 4 spareChildren",
   python: "Python's ForkingTCPServer",
 }
 
@@ -52,7 +54,8 @@ async function runServer(mode, scenario, processes) {
       : await ForkingTCPServer.create({ host: HOST, port: 0 }, Handler, {
           handlerModule: HANDLERS,
           processes,
-          forkMode: mode,
+          forkMode: mode === 'spares' ? 'per-request' : mode,
+          spareChildren: mode === 'spares' ? 4 : 0,
           // Explicit: the children get PATH and the calibration, nothing else of this environment.
           env: { PATH: process.env.PATH, HASH_ROUNDS: process.env.HASH_ROUNDS },
         })
@@ -306,7 +309,8 @@ async function orchestrate() {
     `CPU handler: ${process.env.HASH_ROUNDS} sha256 rounds per request (${(perHash * 1000).toFixed(2)} us each: ~${(perHash * Number(process.env.HASH_ROUNDS)).toFixed(2)} ms)`,
   )
   for (const scenario of values.scenarios.split(',')) {
-    const modes = scenario === 'conn' ? ['eventloop', 'pool', 'per-request', 'python'] : ['eventloop', 'pool']
+    const modes =
+      scenario === 'conn' ? ['eventloop', 'pool', 'per-request', 'spares', 'python'] : ['eventloop', 'pool']
     const results = Object.fromEntries(modes.map((mode) => [mode, []]))
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 ? [...modes].reverse() : modes

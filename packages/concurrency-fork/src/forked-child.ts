@@ -74,6 +74,8 @@ export class ForkedChild {
   /** Requests given to it so far (for `maxRequestsPerChild`). */
   assigned = 0
   retiring = false
+  /** Per-request mode: chosen for a request not yet sent to it (closing must not retire it). */
+  reserved = false
   exited = false
   isReady = false
   readonly ready: Promise<void>

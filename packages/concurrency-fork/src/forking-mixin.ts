@@ -41,6 +41,12 @@ export interface ForkingServerOptions {
   concurrencyPerChild?: number
   /** Per-request mode: children at once; past this the serve loop waits for one to exit. Default: `40` (Python's). */
   maxChildren?: number
+  /**
+   * Per-request mode: children started ahead, each waiting for the one request it will handle, so
+   * that a request does not wait for a Node start-up (Apache prefork's spare servers). They count
+   * in `activeChildren` and `maxChildren`. Default: `0` (Python's: a child is started for a request).
+   */
+  spareChildren?: number
   /** A request running longer than this, in ms, has its child killed and replaced. `null`: no limit. Default: `null`. */
   handlerTimeout?: number | null
   /**
@@ -64,6 +70,7 @@ export interface ForkingServer {
   maxRequestsPerChild: number
   concurrencyPerChild: number
   maxChildren: number
+  spareChildren: number
   handlerTimeout: number | null
   env: NodeJS.ProcessEnv | undefined
   stdio: StdioOptions
@@ -131,12 +138,15 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     maxRequestsPerChild = Number.POSITIVE_INFINITY
     concurrencyPerChild = Number.POSITIVE_INFINITY
     maxChildren = 40
+    spareChildren = 0
     handlerTimeout: number | null = null
     env: NodeJS.ProcessEnv | undefined = undefined
     stdio: StdioOptions = ['ignore', 'inherit', 'inherit']
     execArgv: string[] | undefined = undefined
 
     readonly #children = new Set<ForkedChild>()
+    /** Per-request mode: started children not yet given their request. */
+    readonly #spares = new Set<ForkedChild>()
     readonly #byRequest = new Map<unknown, { child: ForkedChild; id: number }>()
     #nextId = 1
     #starting: Promise<void> | undefined
@@ -173,6 +183,9 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       }
       if (!(this.maxChildren > 0))
         throw new InvalidArgumentError(`maxChildren must be positive; got ${this.maxChildren}`)
+      if (!(Number.isInteger(this.spareChildren) && this.spareChildren >= 0)) {
+        throw new InvalidArgumentError(`spareChildren must be a whole number; got ${this.spareChildren}`)
+      }
       if (!(this.concurrencyPerChild >= 1)) {
         throw new InvalidArgumentError(
           `concurrencyPerChild must be at least 1; got ${this.concurrencyPerChild}`,
@@ -249,8 +262,12 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
 
     async #pickChild(): Promise<ForkedChild> {
       if (this.forkMode === 'per-request') {
-        while (this.activeChildren.size >= this.maxChildren) await this.#nextChange()
-        const child = this.#spawn()
+        while (this.#atMaxChildren()) await this.#nextChange()
+        let child = [...this.#spares].find((spare) => spare.isReady) ?? this.#spares.values().next().value
+        if (child) this.#spares.delete(child)
+        else child = this.#spawn()
+        child.reserved = true
+        this.#topUpSpares()
         await child.ready
         return child
       }
@@ -268,6 +285,23 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
         if (this.#liveCount() < this.processes) await this.#fillPool()
         else await this.#nextChange() // every child is at concurrencyPerChild
       }
+    }
+
+    /** Per-request mode: no spare is waiting and `maxChildren` children are alive. */
+    #atMaxChildren(): boolean {
+      return this.#spares.size === 0 && this.activeChildren.size >= this.maxChildren
+    }
+
+    /** Per-request mode: starts children until `spareChildren` wait, within `maxChildren`. */
+    #topUpSpares(): ForkedChild[] {
+      const fresh: ForkedChild[] = []
+      if (this.forkMode !== 'per-request' || this.#stopping || this.#hooks.closed) return fresh
+      while (this.#spares.size < this.spareChildren && this.activeChildren.size < this.maxChildren) {
+        const spare = this.#spawn()
+        this.#spares.add(spare)
+        fresh.push(spare)
+      }
+      return fresh
     }
 
     /** Pool children alive and taking requests (ready or starting). */
@@ -299,6 +333,9 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
 
     #onChildExit(child: ForkedChild, code: number | null, signal: NodeJS.Signals | null): void {
       this.#children.delete(child)
+      // A spare that died after starting is replaced; one that could not load the handler is not
+      // (the next request starts one, and reports the error), so a broken module cannot loop.
+      if (this.#spares.delete(child) && child.isReady) this.#topUpSpares()
       this.#publish(child, 'exit', { code, signal })
       const where = `child process ${child.pid}`
       for (const [id, pending] of child.inFlight) {
@@ -396,10 +433,11 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       this.#check()
       // The pool starts with the server, so that a wrong handlerModule fails create() at once.
       if (this.forkMode === 'pool') await this.#fillPool()
+      else await Promise.all(this.#topUpSpares().map((spare) => spare.ready))
     }
 
     override processRequest(request: unknown, clientAddress: unknown): Promise<void> | undefined {
-      if (this.forkMode === 'per-request' && this.activeChildren.size >= this.maxChildren) {
+      if (this.forkMode === 'per-request' && this.#atMaxChildren()) {
         // Python's collect_children(): the serve loop waits for a child to exit.
         return this.collectChildren().then(() => this.processRequest(request, clientAddress))
       }
@@ -470,8 +508,13 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     }
 
     async collectChildren({ blocking = false }: { blocking?: boolean } = {}): Promise<void> {
-      while (this.activeChildren.size >= this.maxChildren) await this.#nextChange()
-      if (blocking) await Promise.all([...this.#children].map((child) => child.exit))
+      while (this.#atMaxChildren()) await this.#nextChange()
+      // Spares have no request yet: they exit when the server closes, not when collected.
+      if (blocking) {
+        await Promise.all(
+          [...this.#children].filter((child) => !this.#spares.has(child)).map((child) => child.exit),
+        )
+      }
     }
 
     override async serviceActions(): Promise<void> {
@@ -495,8 +538,12 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
         await super.serverClose()
         const children = [...this.#children]
         for (const child of children) {
-          if (this.blockOnClose && child.inFlight.size > 0) child.kill('SIGKILL')
-          else child.retire()
+          // Chosen for a request that has not reached it yet (per-request mode, still starting).
+          const starting = child.reserved && child.assigned === 0
+          // With blockOnClose the requests are done by now, unless the wait was given up (end of
+          // shutdownGracefully): then a child still busy is stopped.
+          if (this.blockOnClose && (child.inFlight.size > 0 || starting)) child.kill('SIGKILL')
+          else if (!starting) child.retire() // a starting one is retired once it has its request
         }
         if (this.blockOnClose) await Promise.all(children.map((child) => child.exit))
       })()

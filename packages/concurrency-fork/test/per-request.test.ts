@@ -128,6 +128,28 @@ describe("ForkingMixIn(TCPServer), forkMode 'per-request' (Python's semantic)", 
     await loop
   })
 
+  it('keeps spareChildren started ahead, each still taking one request only', async () => {
+    const server = await serve(PidEcho, { spareChildren: 2, maxChildren: 3 })
+    const spares = [...server.activeChildren]
+    expect(spares).toHaveLength(2)
+    const seen: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const client = await connect(server)
+      client.send('hi\n')
+      const pid = Number((await client.line())!.split(':')[0])
+      client.socket.end()
+      await client.rest()
+      await waitFor(() => !isAlive(pid), { what: `child ${pid} to exit after its one request` })
+      seen.push(pid)
+      await waitFor(() => server.activeChildren.size === 2, { what: 'the spares to be topped up' })
+    }
+    expect(spares).toContain(seen[0])
+    expect(new Set(seen).size).toBe(3)
+    // collectChildren({ blocking: true }) does not wait for spares, which have no request.
+    await server.collectChildren({ blocking: true })
+    expect(server.activeChildren.size).toBe(2)
+  })
+
   it('reports a child killed mid-request and keeps serving', async () => {
     const server = await serve(Controlled)
     const client = await connect(server)
