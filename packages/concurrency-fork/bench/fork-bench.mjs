@@ -6,12 +6,13 @@
 //   conn  one request per connection (connect, one line, its echo, close), 8 clients at once:
 //         EventLoopTCPServer, the fork pool, forkMode 'per-request' (without and with 4 spare
 //         children), and Python's ForkingTCPServer
+//   quiet the same, one client sending a request every 200 ms: the latency a lone request sees
 // Each server runs in its own process (its children under it), the load generator in another; rounds
 // alternate which server goes first; everything runs for a bounded time. Prints per-round figures,
 // medians and ratios.
 //
 //   pnpm build && node packages/concurrency-fork/bench/fork-bench.mjs [--rounds 3] [--duration 3000]
-//       [--connections 16] [--processes 2] [--scenarios cpu,echo,conn]
+//       [--connections 16] [--processes 2] [--scenarios cpu,echo,conn,quiet]
 import { fork, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
@@ -44,7 +45,12 @@ async function runServer(mode, scenario, processes) {
   const { TCPServer, EventLoopTCPServer } = await import('@socketserver/transport-tcp')
   const { ForkingMixIn } = await import('@socketserver/concurrency-fork')
   const handlers = await import(HANDLERS)
-  const Handler = { cpu: handlers.Hash, echo: handlers.Echo64, conn: handlers.LineOnce }[scenario]
+  const Handler = {
+    cpu: handlers.Hash,
+    echo: handlers.Echo64,
+    conn: handlers.LineOnce,
+    quiet: handlers.LineOnce,
+  }[scenario]
   class ForkingTCPServer extends ForkingMixIn(TCPServer) {
     requestQueueSize = 128
   }
@@ -168,9 +174,14 @@ async function runClient({ port, scenario, connections, duration }) {
       })
     })
   const loopOneShot = async () => {
-    while (!stop) await oneShot()
+    while (!stop) {
+      await oneShot()
+      // quiet: one request every 200 ms, the latency a lone client sees
+      if (scenario === 'quiet') await new Promise((resolve) => setTimeout(resolve, 200))
+    }
   }
-  const all = Array.from({ length: connections }, scenario === 'conn' ? loopOneShot : persistent)
+  const oneShots = scenario === 'conn' || scenario === 'quiet'
+  const all = Array.from({ length: connections }, oneShots ? loopOneShot : persistent)
   await new Promise((resolve) => setTimeout(resolve, WARMUP_MS))
   process.send('measuring')
   measuring = true
@@ -251,7 +262,7 @@ async function startNode(mode, scenario, processes) {
 async function measure(mode, scenario, options) {
   const server = mode === 'python' ? await startPython() : await startNode(mode, scenario, options.processes)
   try {
-    const connections = scenario === 'conn' ? options.clients : options.connections
+    const connections = scenario === 'conn' ? options.clients : scenario === 'quiet' ? 1 : options.connections
     const client = fork(SELF, [
       'client',
       JSON.stringify({ port: server.port, scenario, connections, duration: options.duration }),
@@ -279,7 +290,7 @@ async function orchestrate() {
       connections: { type: 'string', default: '16' },
       clients: { type: 'string', default: '8' },
       processes: { type: 'string', default: String(availableParallelism()) },
-      scenarios: { type: 'string', default: 'cpu,echo,conn' },
+      scenarios: { type: 'string', default: 'cpu,echo,conn,quiet' },
     },
   })
   const rounds = Number(values.rounds)
@@ -309,8 +320,10 @@ async function orchestrate() {
     `CPU handler: ${process.env.HASH_ROUNDS} sha256 rounds per request (${(perHash * 1000).toFixed(2)} us each: ~${(perHash * Number(process.env.HASH_ROUNDS)).toFixed(2)} ms)`,
   )
   for (const scenario of values.scenarios.split(',')) {
-    const modes =
-      scenario === 'conn' ? ['eventloop', 'pool', 'per-request', 'spares', 'python'] : ['eventloop', 'pool']
+    const modes = {
+      conn: ['eventloop', 'pool', 'per-request', 'spares', 'python'],
+      quiet: ['eventloop', 'per-request', 'spares', 'python'],
+    }[scenario] ?? ['eventloop', 'pool']
     const results = Object.fromEntries(modes.map((mode) => [mode, []]))
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 ? [...modes].reverse() : modes
