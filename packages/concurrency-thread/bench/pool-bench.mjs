@@ -12,7 +12,7 @@
 // Run it with Node 26 for the socket-transfer path, with Node 20 for the MessagePort fallback.
 import { fork } from 'node:child_process'
 import net from 'node:net'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -194,7 +194,7 @@ async function orchestrate() {
   const perHash = (performance.now() - t0) / 5000
   process.env.HASH_ROUNDS ??= String(Math.round(2 / perHash))
   console.log(
-    `node ${process.version}, ${availableParallelism()} cores, pool of ${options.threads} threads, ${options.connections} connections, ${rounds} rounds x ${options.duration} ms`,
+    `node ${process.version}, ${availableParallelism()} cores (load average ${loadavg()[0].toFixed(2)}), pool of ${options.threads} threads, ${options.connections} connections, ${rounds} rounds x ${options.duration} ms`,
   )
   console.log(
     `CPU handler: ${process.env.HASH_ROUNDS} sha256 rounds per request (${(perHash * 1000).toFixed(2)} us each: ~${(perHash * Number(process.env.HASH_ROUNDS)).toFixed(2)} ms)`,
@@ -216,7 +216,7 @@ async function orchestrate() {
     const elDelay = median(results.eventloop.map((r) => r.loopDelay.p99))
     const poolDelay = median(results.pool.map((r) => r.loopDelay.p99))
     console.log(
-      `${scenario}: median EventLoopTCPServer ${el.toFixed(0)} req/s, ThreadingMixIn pool (${results.pool[0].loopDelay.path}) ${pool.toFixed(0)} req/s, ratio ${(pool / el).toFixed(2)}x; main-thread event-loop delay p99: event loop ${elDelay.toFixed(2)} ms, pool ${poolDelay.toFixed(2)} ms`,
+      `${scenario} (load average now ${loadavg()[0].toFixed(2)}): median EventLoopTCPServer ${el.toFixed(0)} req/s, ThreadingMixIn pool (${results.pool[0].loopDelay.path}) ${pool.toFixed(0)} req/s, ratio ${(pool / el).toFixed(2)}x; main-thread event-loop delay p99: event loop ${elDelay.toFixed(2)} ms, pool ${poolDelay.toFixed(2)} ms`,
     )
   }
 }

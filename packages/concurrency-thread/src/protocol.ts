@@ -47,9 +47,10 @@ export type FromWorker =
   | { t: 'send'; id: number; sid: number; data: Uint8Array; port?: number; address: string }
   | { t: 'shutdown'; sid: number }
 
-// main → worker, on a proxied connection's own port
+// main → worker, on a proxied connection's own port. Bytes travel bare (a Uint8Array, not wrapped
+// in an object): the most frequent message is the cheapest to clone.
 export type ToProxy =
-  | { t: 'data'; chunk: Uint8Array }
+  | Uint8Array
   | { t: 'end' }
   | { t: 'close'; error?: SerializedError }
   | { t: 'wpause' }
@@ -58,7 +59,7 @@ export type ToProxy =
 // worker → main, on a proxied connection's own port. `done` travels here, not on parentPort, so
 // that it arrives after every `write` (two ports keep no order between them).
 export type FromProxy =
-  | { t: 'write'; chunk: Uint8Array }
+  | Uint8Array
   | { t: 'fin' }
   | { t: 'destroy' }
   | { t: 'pause' }

@@ -45,7 +45,7 @@ export class ProxyLink {
     if (!this.#closed) this.#port.postMessage(message)
   }
 
-  readonly #onData = (chunk: Buffer) => this.#post({ t: 'data', chunk })
+  readonly #onData = (chunk: Buffer) => this.#post(chunk)
   readonly #onEnd = () => this.#post({ t: 'end' })
   readonly #onClose = () => {
     const error = this.#socket.errored
@@ -54,18 +54,19 @@ export class ProxyLink {
 
   #onMessage(message: FromProxy): void {
     const socket = this.#socket
+    if (ArrayBuffer.isView(message)) {
+      if (socket.destroyed) return
+      if (!socket.write(toBuffer(message)) && !this.#writePaused) {
+        this.#writePaused = true
+        this.#post({ t: 'wpause' })
+        socket.once('drain', () => {
+          this.#writePaused = false
+          this.#post({ t: 'wresume' })
+        })
+      }
+      return
+    }
     switch (message.t) {
-      case 'write':
-        if (socket.destroyed) return
-        if (!socket.write(toBuffer(message.chunk)) && !this.#writePaused) {
-          this.#writePaused = true
-          this.#post({ t: 'wpause' })
-          socket.once('drain', () => {
-            this.#writePaused = false
-            this.#post({ t: 'wresume' })
-          })
-        }
-        break
       case 'fin':
         if (!socket.destroyed) socket.end()
         break

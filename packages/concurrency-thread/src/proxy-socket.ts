@@ -37,13 +37,14 @@ export class ProxySocket extends Duplex {
   }
 
   #onMessage(message: ToProxy): void {
+    if (ArrayBuffer.isView(message)) {
+      if (!this.push(toBuffer(message)) && !this.#readPaused) {
+        this.#readPaused = true
+        this.#post({ t: 'pause' })
+      }
+      return
+    }
     switch (message.t) {
-      case 'data':
-        if (!this.push(toBuffer(message.chunk)) && !this.#readPaused) {
-          this.#readPaused = true
-          this.#post({ t: 'pause' })
-        }
-        break
       case 'end':
         this.push(null)
         break
@@ -85,7 +86,7 @@ export class ProxySocket extends Duplex {
       callback(Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' }))
       return
     }
-    this.#post({ t: 'write', chunk })
+    this.#post(chunk)
     // The main thread says when the real socket's buffer is full; until then writes complete at once.
     if (this.#writePaused) this.#pendingWrite = () => callback()
     else callback()
