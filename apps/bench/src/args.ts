@@ -1,16 +1,22 @@
 import { parseArgs } from 'node:util'
+import type { ScenarioRun } from './run.js'
 import { type RunSettings, type Scenario, scenarios } from './scenarios/index.js'
 
 export interface Options {
-  scenario: Scenario
-  settings: RunSettings
-  serverIds: string[]
+  /** Scenarios in the order they run, each with its settings and servers. */
+  runs: ScenarioRun[]
+  /** Every scenario, default servers: the run that writes docs/benchmarks.md by default. */
+  complete: boolean
   smoke: boolean
   profile: boolean
   profileDir: string | undefined
   /** Extra flags for every Node server process (e.g. --perf-basic-prof). */
   nodeFlags: string[]
   json: string | undefined
+  /** Where the Markdown report goes: a path, the default (undefined), or false for none. */
+  docs: string | false | undefined
+  /** The command line as given, for the report. */
+  argv: string[]
 }
 
 export class UsageError extends Error {}
@@ -19,18 +25,27 @@ export function helpText(): string {
   const list = scenarios
     .map((s) => {
       const servers = s.servers
-        .map(
-          (server) =>
-            `      ${server.id.padEnd(18)} ${server.label}${s.defaultServers.includes(server.id) ? ' (default)' : ''}`,
-        )
+        .map((server) => {
+          const tags = [
+            s.defaultServers.includes(server.id) ? 'default' : '',
+            (s.smokeServers ?? s.defaultServers).includes(server.id) ? 'smoke' : '',
+          ].filter(Boolean)
+          return `      ${server.id.padEnd(22)} ${server.label}${tags.length ? ` (${tags.join(', ')})` : ''}`
+        })
         .join('\n')
       const f = s.full
       const m = s.smoke
+      const targets = s.comparisons
+        .map(
+          (c) =>
+            `${c.subject} ${c.target === undefined ? 'vs' : `${s.metric === 'bytesPerConnection' ? '<=' : '>='} ${c.target} x`} ${c.baseline}`,
+        )
+        .join('; ')
       return (
         `  ${s.name}: ${s.description}\n` +
         `    full:  ${f.rounds} rounds x ${f.durationMs} ms, warm-up ${f.warmupMs} ms, ${f.connections} connections, ${f.messageSize} B\n` +
         `    smoke: ${m.rounds} rounds x ${m.durationMs} ms, warm-up ${m.warmupMs} ms, ${m.connections} connections, ${m.messageSize} B\n` +
-        `    target: ${s.compare.subject} >= ${s.compare.target} x ${s.compare.baseline} (requests/s)\n` +
+        `    ratios: ${targets} (${s.metric ?? 'requestsPerSecond'})\n` +
         `    servers:\n${servers}`
       )
     })
@@ -38,22 +53,26 @@ export function helpText(): string {
   return `Usage: socketserver-bench [options]   (pnpm bench -- [options])
 
 Runs each server in its own process and a load generator in another, alternating the servers
-round by round so machine drift cancels; prints medians, the ratio and PASS/FAIL on the target.
+round by round so machine drift cancels; prints medians, ratios and PASS/FAIL on the targets.
+A full run of every scenario writes docs/benchmarks.md (a table and an SVG chart).
 
 Options:
-  --scenario NAME      scenario to run (default: ${scenarios[0]!.name})
-  --smoke              a few seconds; same table, never fails on the target (for CI)
+  --scenario NAMES     comma-separated scenarios, or all (default: all, in the order below)
+  --smoke              a few seconds per scenario; same tables, never fails on a target (for CI)
   --rounds N           measured rounds per server
   --duration TIME      length of one round (ms, or with a unit: 500ms, 3s)
   --warmup TIME        unmeasured run per server before the rounds (0 to skip)
-  --connections N      concurrent connections
-  --size BYTES         message size
-  --servers IDS        comma-separated server ids, in round order (default: the scenario's)
+  --connections N      concurrent connections (one scenario only)
+  --size BYTES         message size (one scenario only)
+  --servers IDS        comma-separated server ids, in round order (one scenario only)
   --profile            run Node servers with --cpu-prof and print where their time goes
   --profile-dir DIR    where the .cpuprofile files go (default: a new temporary directory)
   --node-flags=FLAGS   extra flags for the Node server processes, space-separated, after an '='
                        (e.g. --node-flags=--perf-basic-prof to attach perf)
   --json FILE          also write every figure as JSON to FILE
+  --docs FILE          write the Markdown report (and its .svg chart beside it) to FILE
+                       (default: docs/benchmarks.md after a full run of every scenario)
+  --no-docs            write no Markdown report
   -h, --help           this text
 
 Exit status: 0 on PASS (or in --smoke), 1 on FAIL, 2 when the harness itself failed.
@@ -103,6 +122,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
         'profile-dir': { type: 'string' },
         'node-flags': { type: 'string' },
         json: { type: 'string' },
+        docs: { type: 'string' },
+        'no-docs': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -110,53 +131,71 @@ export function parseOptions(argv: string[]): Options | 'help' {
     throw new UsageError((error as Error).message)
   }
   if (values.help) return 'help'
-
-  const name = (values.scenario as string | undefined) ?? scenarios[0]!.name
-  const scenario = scenarios.find((s) => s.name === name)
-  if (!scenario) {
-    throw new UsageError(
-      `--scenario: unknown ${JSON.stringify(name)}; known: ${scenarios.map((s) => s.name).join(', ')}`,
-    )
-  }
-  const smoke = values.smoke === true
-  const settings: RunSettings = { ...(smoke ? scenario.smoke : scenario.full) }
   const str = (key: string) => values[key] as string | undefined
-  if (str('rounds') !== undefined) settings.rounds = parseCount(str('rounds')!, '--rounds', 1, 1000)
-  if (str('duration') !== undefined) settings.durationMs = parseDuration(str('duration')!, '--duration')
-  if (str('warmup') !== undefined) settings.warmupMs = parseDuration(str('warmup')!, '--warmup')
-  if (str('connections') !== undefined) {
-    settings.connections = parseCount(str('connections')!, '--connections', 1, 10_000)
-  }
-  if (str('size') !== undefined) settings.messageSize = parseCount(str('size')!, '--size', 1, 1 << 20)
-  if (settings.durationMs < 50 || settings.durationMs > 600_000) {
-    throw new UsageError('--duration: from 50 ms to 600 s')
-  }
-  if (settings.warmupMs > 600_000) throw new UsageError('--warmup: at most 600 s')
 
-  const serverIds = str('servers')
-    ? str('servers')!
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [...scenario.defaultServers]
-  for (const id of serverIds) {
-    if (!scenario.servers.some((s) => s.id === id)) {
+  const names = (str('scenario') ?? 'all')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  const chosen: Scenario[] = []
+  for (const name of names) {
+    const found = name === 'all' ? scenarios : scenarios.filter((s) => s.name === name)
+    if (!found.length) {
       throw new UsageError(
-        `--servers: unknown ${JSON.stringify(id)}; known: ${scenario.servers.map((s) => s.id).join(', ')}`,
+        `--scenario: unknown ${JSON.stringify(name)}; known: all, ${scenarios.map((s) => s.name).join(', ')}`,
       )
     }
+    for (const s of found) if (!chosen.includes(s)) chosen.push(s)
   }
-  if (serverIds.length === 0) throw new UsageError('--servers: name at least one server')
-  if (new Set(serverIds).size !== serverIds.length) throw new UsageError('--servers: a server is named twice')
+  if (!chosen.length) throw new UsageError('--scenario: name at least one scenario')
+  for (const flag of ['connections', 'size', 'servers']) {
+    if (str(flag) !== undefined && chosen.length > 1)
+      throw new UsageError(`--${flag}: applies to one scenario; name it with --scenario`)
+  }
+
+  const smoke = values.smoke === true
+  const runs: ScenarioRun[] = chosen.map((scenario) => {
+    const settings: RunSettings = { ...(smoke ? scenario.smoke : scenario.full) }
+    if (str('rounds') !== undefined) settings.rounds = parseCount(str('rounds')!, '--rounds', 1, 1000)
+    if (str('duration') !== undefined) settings.durationMs = parseDuration(str('duration')!, '--duration')
+    if (str('warmup') !== undefined) settings.warmupMs = parseDuration(str('warmup')!, '--warmup')
+    if (str('connections') !== undefined) {
+      settings.connections = parseCount(str('connections')!, '--connections', 1, 100_000)
+    }
+    if (str('size') !== undefined) settings.messageSize = parseCount(str('size')!, '--size', 1, 16 << 20)
+    if (settings.durationMs < 50 || settings.durationMs > 600_000) {
+      throw new UsageError('--duration: from 50 ms to 600 s')
+    }
+    if (settings.warmupMs > 600_000) throw new UsageError('--warmup: at most 600 s')
+    const serverIds = str('servers')
+      ? str('servers')!
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [...(smoke ? (scenario.smokeServers ?? scenario.defaultServers) : scenario.defaultServers)]
+    for (const id of serverIds) {
+      if (!scenario.servers.some((s) => s.id === id)) {
+        throw new UsageError(
+          `--servers: unknown ${JSON.stringify(id)}; known: ${scenario.servers.map((s) => s.id).join(', ')}`,
+        )
+      }
+    }
+    if (serverIds.length === 0) throw new UsageError('--servers: name at least one server')
+    if (new Set(serverIds).size !== serverIds.length)
+      throw new UsageError('--servers: a server is named twice')
+    return { scenario, settings, serverIds }
+  })
+  if (str('docs') !== undefined && values['no-docs']) throw new UsageError('--docs and --no-docs: pick one')
 
   return {
-    scenario,
-    settings,
-    serverIds,
+    runs,
+    complete: chosen.length === scenarios.length && str('servers') === undefined,
     smoke,
     profile: values.profile === true || str('profile-dir') !== undefined,
     profileDir: str('profile-dir'),
     nodeFlags: (str('node-flags') ?? '').split(/\s+/).filter(Boolean),
     json: str('json'),
+    docs: values['no-docs'] ? false : str('docs'),
+    argv,
   }
 }

@@ -1,12 +1,24 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { helpText, type Options, parseOptions, UsageError } from './args.js'
-import { installCleanup, killAllChildren } from './processes.js'
+import { calibrateHashRounds } from './hash.js'
+import { installCleanup, killAllChildren, startLoadgen } from './processes.js'
 import { summarizeProfile } from './profile.js'
-import { comparisonLines, header, profileLines, progressLine, summaryTable } from './report.js'
-import { runScenario } from './run.js'
+import {
+  comparisonLines,
+  header,
+  loadAverage,
+  markdownReport,
+  profileLines,
+  progressLine,
+  ratioChart,
+  scenarioHeader,
+  summaryTable,
+  targetLine,
+} from './report.js'
+import { type Outcome, runScenario } from './run.js'
 
 const EXIT_FAIL = 1
 const EXIT_HARNESS = 2
@@ -17,9 +29,24 @@ function out(line: string): void {
 
 /** An upper bound on the whole run, so a stuck server or client can never hang CI. */
 function timeBoundMs(options: Options): number {
-  const { settings, serverIds } = options
-  const perServer = settings.warmupMs + settings.rounds * (settings.durationMs + 2_000)
-  return 2 * (serverIds.length * perServer + 20_000) + 30_000
+  let total = 30_000
+  for (const { settings, serverIds } of options.runs) {
+    const perServer = settings.warmupMs + settings.rounds * (settings.durationMs + 10_000)
+    total += 2 * (serverIds.length * perServer + 20_000)
+  }
+  return total
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+/** The repository root, when the harness runs from its checkout (apps/bench/dist). */
+const repoRoot = path.resolve(here, '../../..')
+
+function docsPath(options: Options): string | undefined {
+  if (options.docs === false) return undefined
+  if (options.docs !== undefined) return path.resolve(options.docs)
+  if (options.smoke || !options.complete || !existsSync(path.join(repoRoot, 'pnpm-workspace.yaml')))
+    return undefined
+  return path.join(repoRoot, 'docs', 'benchmarks.md')
 }
 
 async function main(): Promise<number> {
@@ -48,8 +75,11 @@ async function main(): Promise<number> {
   }, bound)
   watchdog.unref()
 
-  const here = path.dirname(fileURLToPath(import.meta.url))
-  const entries = { server: path.join(here, 'server.js'), loadgen: path.join(here, 'loadgen.js') }
+  const entries = {
+    server: path.join(here, 'server.js'),
+    loadgen: path.join(here, 'loadgen.js'),
+    python: path.join(here, '..', 'python', 'servers.py'),
+  }
   let profileDir: string | undefined
   if (options.profile) {
     profileDir = options.profileDir
@@ -58,44 +88,87 @@ async function main(): Promise<number> {
     mkdirSync(profileDir, { recursive: true })
   }
 
+  const startLoad = loadAverage()
   out(header(options))
-  const outcome = await runScenario(options, entries, profileDir, {
-    log: out,
-    onSample: (sample, spec, total) => out(progressLine(sample, spec, total)),
-  })
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  if (options.runs.some((r) => r.serverIds.some((id) => id.endsWith('-hash')))) {
+    env.HASH_ROUNDS ??= String(calibrateHashRounds(2))
+    out(`CPU-bound handler: ${env.HASH_ROUNDS} sha256 rounds per request (~2 ms on one core of this machine)`)
+  }
+
+  const loadgen = await startLoadgen(entries.loadgen)
+  const outcomes: Outcome[] = []
+  try {
+    for (const run of options.runs) {
+      out(scenarioHeader(run.scenario, run.settings, options.smoke))
+      const outcome = await runScenario(run, {
+        entries,
+        loadgen,
+        profileDir,
+        nodeFlags: options.nodeFlags,
+        env,
+        hooks: {
+          log: out,
+          onSample: (sample, spec, total, metric) => out(progressLine(sample, spec, total, metric)),
+        },
+      })
+      outcomes.push(outcome)
+      out('')
+      out(summaryTable(outcome))
+      for (const c of outcome.comparisons)
+        for (const line of comparisonLines(outcome, c, options.smoke)) out(line)
+      for (const [id, file] of Object.entries(outcome.profileFiles)) {
+        try {
+          for (const line of profileLines(id, file, summarizeProfile(file))) out(line)
+        } catch (error) {
+          out(`profile ${id}: could not read ${file}: ${(error as Error).message}`)
+        }
+      }
+    }
+  } finally {
+    await loadgen.stop()
+  }
   clearTimeout(watchdog)
 
+  const targets = outcomes.flatMap((o) =>
+    o.comparisons
+      .map((c) => targetLine(c, options.smoke))
+      .filter((l): l is string => l !== undefined)
+      .map((l) => `  ${o.scenario}: ${l.replace(/^target: /, '')}`),
+  )
   out('')
-  out(summaryTable(options, outcome.summaries))
-  const c = outcome.comparison
-  if (c) for (const line of comparisonLines(options, outcome.summaries, c)) out(line)
-  else
-    out(
-      `no comparison: --servers must include ${options.scenario.compare.subject} and ${options.scenario.compare.baseline}`,
-    )
-
-  for (const [id, file] of Object.entries(outcome.profileFiles)) {
-    try {
-      for (const line of profileLines(id, file, summarizeProfile(file))) out(line)
-    } catch (error) {
-      out(`profile ${id}: could not read ${file}: ${(error as Error).message}`)
-    }
-  }
+  out(`targets (${targets.length}):`)
+  for (const line of targets) out(line)
 
   if (options.json) {
     writeFileSync(
       options.json,
-      `${JSON.stringify({ scenario: options.scenario.name, smoke: options.smoke, settings: options.settings, ...outcome }, null, 2)}\n`,
+      `${JSON.stringify({ smoke: options.smoke, argv: options.argv, scenarios: outcomes }, null, 2)}\n`,
     )
   }
 
-  const errors = outcome.summaries.filter((s) => s.errors > 0)
+  const docs = docsPath(options)
+  if (docs) {
+    mkdirSync(path.dirname(docs), { recursive: true })
+    const chart = `${path.basename(docs, '.md')}.svg`
+    const label = (o: Outcome, id: string) => o.summaries.find((s) => s.id === id)?.id ?? id
+    writeFileSync(path.join(path.dirname(docs), chart), ratioChart(outcomes, label))
+    const relative = path.relative(repoRoot, path.join(here, 'cli.js'))
+    const command = [
+      'pnpm build',
+      `node ${relative.startsWith('..') ? path.join(here, 'cli.js') : relative} ${options.argv.join(' ')}`.trim(),
+    ].join(' && ')
+    writeFileSync(docs, markdownReport(options, outcomes, { command, chartFile: chart, startLoad }))
+    out(`wrote ${docs} and ${chart} beside it`)
+  }
+
+  const errors = outcomes.flatMap((o) => o.summaries.filter((s) => s.errors > 0).map((s) => ({ o, s })))
   if (errors.length) {
-    for (const s of errors)
-      process.stderr.write(`bench: ${s.label}: ${s.errors} connection error(s); first: ${s.firstError}\n`)
+    for (const { o, s } of errors)
+      process.stderr.write(`bench: ${o.scenario}: ${s.label}: ${s.errors} error(s); first: ${s.firstError}\n`)
     return EXIT_HARNESS
   }
-  if (c && !c.pass && !options.smoke) return EXIT_FAIL
+  if (!options.smoke && outcomes.some((o) => o.comparisons.some((c) => c.pass === false))) return EXIT_FAIL
   return 0
 }
 

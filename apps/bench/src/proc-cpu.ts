@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 let ticksPerSecond: number | undefined
 
@@ -42,5 +42,38 @@ export function processSleeps(pid: number): number | undefined {
     return match ? Number(match[1]) : undefined
   } catch {
     return undefined
+  }
+}
+
+/** The pids of a process's children, from /proc/<pid>/task/<tid>/children (every thread's). */
+function childPids(pid: number): number[] {
+  const pids: number[] = []
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim()
+      if (text) for (const p of text.split(' ')) pids.push(Number(p))
+    } catch {
+      // the thread ended
+    }
+  }
+  return pids
+}
+
+/**
+ * CPU time, ms, of a process and everything under it: its own, what its reaped children used
+ * (cutime, cstime), and its live descendants' (recursively). Servers that hand work to child
+ * processes (a fork pool, Python's ForkingTCPServer) are charged for it. Undefined without /proc.
+ */
+export function processTreeCpuMs(pid: number, depth = 0): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime, stime, cutime, cstime
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+    let ms = (ticks * 1000) / clockTicks()
+    if (depth < 4) for (const child of childPids(pid)) ms += processTreeCpuMs(child, depth + 1) ?? 0
+    return ms
+  } catch {
+    return depth === 0 ? undefined : 0
   }
 }

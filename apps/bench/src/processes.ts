@@ -7,6 +7,12 @@ import type { LoadgenMessage, RunRequest, RunResult, ServerReady } from './proto
  * it exits: normally, on an error, or on SIGINT/SIGTERM/SIGHUP.
  */
 const children = new Set<ChildProcess>()
+/**
+ * Servers run in a process group of their own (`detached`), led by the process the harness started:
+ * killing the group also ends what they started (a fork pool's children, Python's forked handlers).
+ * Groups stay registered after their leader exits, until killed.
+ */
+const groups = new Set<number>()
 
 function track(child: ChildProcess): ChildProcess {
   children.add(child)
@@ -18,9 +24,19 @@ function alive(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null
 }
 
-/** Kills every child still running (synchronous, so it works inside an 'exit' handler). */
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL')
+  } catch {
+    // the group is gone already
+  }
+  groups.delete(pgid)
+}
+
+/** Kills every child still running and every server's group (synchronous, so it works inside an 'exit' handler). */
 export function killAllChildren(): void {
   for (const child of children) if (alive(child)) child.kill('SIGKILL')
+  for (const pgid of [...groups]) killGroup(pgid)
 }
 
 let installed = false
@@ -73,6 +89,8 @@ export interface ServerProcess {
   pid: number
   port: number
   host: string
+  /** A Unix socket server's path. */
+  path: string | undefined
   /** stderr so far (last few KB). */
   stderr(): string
   exited(): boolean
@@ -83,9 +101,14 @@ export interface ServerProcess {
 export async function startServerProcess(
   command: string,
   args: string[],
-  { timeoutMs = 10_000, name = command }: { timeoutMs?: number; name?: string } = {},
+  {
+    timeoutMs = 10_000,
+    name = command,
+    env = process.env,
+  }: { timeoutMs?: number; name?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ServerProcess> {
-  const child = track(spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] }))
+  const child = track(spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env }))
+  if (child.pid !== undefined) groups.add(child.pid)
   const stderr = tail(child)
   const lines = createInterface({ input: child.stdout! })
   let timer: NodeJS.Timeout | undefined
@@ -99,7 +122,7 @@ export async function startServerProcess(
       lines.on('line', (line) => {
         try {
           const message = JSON.parse(line) as ServerReady
-          if (message.ready === true && typeof message.port === 'number') resolve(message)
+          if (message.ready === true && (typeof message.port === 'number' || message.path)) resolve(message)
         } catch {
           // not our line; a server may print other things
         }
@@ -111,11 +134,16 @@ export async function startServerProcess(
       pid: child.pid!,
       port: ready.port,
       host: ready.host,
+      path: ready.path,
       stderr,
       exited: () => !alive(child),
-      stop: () => stopChild(child, () => child.stdin?.end(), 5_000),
+      stop: async () => {
+        await stopChild(child, () => child.stdin?.end(), 5_000)
+        killGroup(child.pid!) // what it started and left behind
+      },
     }
   } catch (error) {
+    killGroup(child.pid!)
     child.kill('SIGKILL')
     throw error
   } finally {

@@ -12,9 +12,15 @@ export interface RunRequest {
   workload: string
   host: string
   port: number
+  /** A Unix socket path: connect there instead of host:port. */
+  path?: string
   connections: number
   durationMs: number
   messageSize: number
+  /** Bytes each request gets back when it is not an echo (then only its length and final '\n' are checked). */
+  replySize?: number
+  /** The server's pid, for workloads that read its memory from /proc (idle connections). */
+  serverPid?: number
 }
 
 export interface RunResult {
@@ -33,6 +39,11 @@ export interface RunResult {
   /** Connections that failed, closed early or echoed wrong bytes. */
   errors: number
   firstError?: string
+  /** Idle connections: the server's resident memory before connecting and with every connection open, bytes. */
+  serverRssBefore?: number
+  serverRssAfter?: number
+  /** UDP: datagrams given up on (no answer in time) and sent again. */
+  lost?: number
 }
 
 export type ParentMessage = RunRequest | { type: 'exit' }
@@ -48,4 +59,6 @@ export interface ServerReady {
   host: string
   port: number
   pid: number
+  /** A Unix socket server's path. */
+  path?: string
 }

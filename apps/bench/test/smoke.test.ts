@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 
@@ -7,9 +9,11 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
 const started: ChildProcess[] = []
+const tempDirs: string[] = []
 afterEach(() => {
   for (const child of started.splice(0))
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
 interface Run {
@@ -37,11 +41,11 @@ function bench(
   )
 }
 
-/** The pids the harness says it started (its "processes:" line). */
+/** The pids the harness says it started (its "processes:" lines). */
 function childPids(stdout: string): number[] {
-  const line = stdout.split('\n').find((l) => l.startsWith('processes:'))
-  expect(line, 'a "processes:" line').toBeDefined()
-  return [...line!.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]))
+  const lines = stdout.split('\n').filter((l) => l.startsWith('processes:'))
+  expect(lines.length, 'a "processes:" line').toBeGreaterThan(0)
+  return lines.flatMap((line) => [...line.matchAll(/pid (\d+)/g)].map((m) => Number(m[1])))
 }
 
 function isRunning(pid: number): boolean {
@@ -60,7 +64,7 @@ async function expectAllGone(pids: number[]): Promise<void> {
 }
 
 /** The number in the req/s column of the summary row that starts with `label`. */
-function requestsPerSecond(stdout: string, label: string): number {
+function requestsPerSecond(stdout: string, label: string, column = 1): number {
   const summary = stdout.slice(stdout.indexOf('medians over'))
   const row = summary.split('\n').find((l) => l.startsWith(`${label} `))
   expect(row, `a summary row for ${label}`).toBeDefined()
@@ -68,7 +72,7 @@ function requestsPerSecond(stdout: string, label: string): number {
     .slice(label.length)
     .trim()
     .split(/\s{2,}/)
-  return Number(cells[1]!.replace(/,/g, ''))
+  return Number(cells[column]!.replace(/,/g, ''))
 }
 
 describe('bench harness', () => {
@@ -77,7 +81,13 @@ describe('bench harness', () => {
   })
 
   it('--smoke prints both servers, a ratio and the target line, exits 0 and leaves no process', async () => {
-    const run = await bench(['--smoke'])
+    const run = await bench([
+      '--smoke',
+      '--scenario',
+      'tcp-pingpong',
+      '--servers',
+      'eventloop-stream,raw-net',
+    ])
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)
 
@@ -102,10 +112,87 @@ describe('bench harness', () => {
     await expectAllGone(childPids(run.stdout))
   })
 
+  it('--smoke of every scenario: a table and targets for each, the Markdown report with its SVG chart, no process left', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-test-'))
+    tempDirs.push(dir)
+    const docs = path.join(dir, 'benchmarks.md')
+    const json = path.join(dir, 'bench.json')
+    const run = await bench(['--smoke', '--docs', docs, '--json', json])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+
+    const names = [
+      'tcp-pingpong',
+      'tcp-connect',
+      'udp-pingpong',
+      'unix-pingpong',
+      'bulk',
+      'idle',
+      'cpu-bound',
+    ]
+    for (const name of names) expect(run.stdout).toMatch(new RegExp(`^== scenario ${name}: `, 'm'))
+    // Every peer the issue names answered and was measured.
+    for (const label of [
+      'Python socketserver.ThreadingTCPServer',
+      'raw node:dgram',
+      'Python socketserver.UDPServer',
+      'raw node:net on a path',
+    ]) {
+      expect(requestsPerSecond(run.stdout, label)).toBeGreaterThan(0)
+    }
+    expect(run.stdout).toMatch(/^ratio .* \(MB\/s; /m)
+    expect(run.stdout).toMatch(
+      /^target: eventloop-stream <= 1\.25 x raw-net memory per connection: (PASS|FAIL)/m,
+    )
+    expect(run.stdout).toMatch(/^target: fork-pool-hash >= 1\.6 x eventloop-hash requests\/s: (PASS|FAIL)/m)
+    const targets = /^targets \((\d+)\):$/m.exec(run.stdout)
+    expect(Number(targets?.[1])).toBe(8)
+
+    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+      scenarios: { scenario: string; summaries: { requestsPerSecond: number; errors: number }[] }[]
+    }
+    expect(report.scenarios.map((s) => s.scenario)).toEqual(names)
+    for (const s of report.scenarios) {
+      for (const summary of s.summaries) {
+        expect(summary.errors).toBe(0)
+        expect(summary.requestsPerSecond).toBeGreaterThan(0)
+      }
+    }
+    const idle = report.scenarios.find((s) => s.scenario === 'idle')!.summaries as unknown as {
+      bytesPerConnection: number
+    }[]
+    for (const s of idle) expect(s.bytesPerConnection).toBeGreaterThan(0)
+
+    const markdown = readFileSync(docs, 'utf8')
+    expect(markdown).toMatch(/^# Benchmarks/)
+    expect(markdown).toContain('| scenario | ratio | target | measured | per round | result |')
+    expect(markdown).toContain('![ratios](benchmarks.svg)')
+    expect(markdown).toMatch(/node v\d+\.\d+\.\d+, .*CPU\(s\)/)
+    for (const name of names) expect(markdown).toContain(`## ${name}`)
+    const svg = readFileSync(path.join(dir, 'benchmarks.svg'), 'utf8')
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+    expect(svg.match(/<rect /g)!.length).toBeGreaterThan(8)
+
+    await expectAllGone(childPids(run.stdout))
+  })
+
   it('SIGINT mid-run stops the harness and every process it started', async () => {
     let signalled = false
     const run = await bench(
-      ['--rounds', '100', '--duration', '2s', '--warmup', '0', '--servers', 'raw-net'],
+      [
+        '--scenario',
+        'tcp-pingpong',
+        '--rounds',
+        '100',
+        '--duration',
+        '2s',
+        '--warmup',
+        '0',
+        '--servers',
+        'raw-net',
+      ],
       {
         onStdout: (text, child) => {
           if (!signalled && /^processes:.*\n/m.test(text)) {

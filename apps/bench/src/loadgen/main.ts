@@ -1,5 +1,8 @@
 import type { LoadgenMessage, ParentMessage, RunRequest, RunResult } from '../protocol.js'
+import { tcpConnect } from './tcp-connect.js'
+import { tcpIdle } from './tcp-idle.js'
 import { tcpPingPong } from './tcp-pingpong.js'
+import { udpPingPong } from './udp-pingpong.js'
 
 /**
  * The load generator: its own process, started by the harness with an IPC channel, so that it
@@ -7,6 +10,9 @@ import { tcpPingPong } from './tcp-pingpong.js'
  */
 const workloads: Record<string, (req: RunRequest) => Promise<RunResult>> = {
   'tcp-pingpong': tcpPingPong,
+  'tcp-connect': tcpConnect,
+  'tcp-idle': tcpIdle,
+  'udp-pingpong': udpPingPong,
 }
 
 function send(message: LoadgenMessage): void {

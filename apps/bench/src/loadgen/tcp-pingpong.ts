@@ -18,16 +18,21 @@ interface Conn {
 
 /**
  * `connections` sockets, each with one `messageSize`-byte message in flight: send, wait for the
- * whole echo, record the round trip, send again, until `durationMs` has passed.
+ * whole echo, record the round trip, send again, until `durationMs` has passed. On `path` when
+ * given (a Unix socket). With `replySize`, the message is a line and the answer `replySize` bytes
+ * ending in a newline (the CPU-bound handler's hash), not an echo.
  *
  * Kept cheap so that it is not the bottleneck: reads go through `onread` into one shared buffer
  * (no Buffer or 'data' event per read), writes reuse one payload Buffer, latencies go into a
  * preallocated histogram.
  */
 export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
-  const { host, port, connections, durationMs, messageSize } = req
+  const { host, port, path, connections, durationMs, messageSize } = req
+  const echo = req.replySize === undefined
+  const replySize = req.replySize ?? messageSize
   const payload = Buffer.alloc(messageSize)
   for (let i = 0; i < messageSize; i++) payload[i] = 97 + (i % 26)
+  if (!echo) payload[messageSize - 1] = 10
   const readBuffer = Buffer.allocUnsafe(64 * 1024)
   const histogram = new LatencyHistogram()
 
@@ -61,16 +66,22 @@ export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
   const onRead = (conn: Conn, n: number): boolean => {
     if (!conn.verified) {
       // Check the bytes once per connection: a server that does not echo must not score.
-      if (!readBuffer.subarray(0, n).equals(payload.subarray(conn.got, conn.got + n))) {
+      if (echo && !readBuffer.subarray(0, n).equals(payload.subarray(conn.got, conn.got + n))) {
         fail(conn, 'echo differs from what was sent')
         return false
       }
-      if (conn.got + n >= messageSize) conn.verified = true
+      if (conn.got + n >= replySize) {
+        if (!echo && readBuffer[n - 1] !== 10) {
+          fail(conn, 'the reply does not end in a newline')
+          return false
+        }
+        conn.verified = true
+      }
     }
     conn.got += n
-    if (conn.got < messageSize) return true
-    if (conn.got > messageSize || !conn.inFlight) {
-      fail(conn, `received ${conn.got} bytes for a ${messageSize}-byte message`)
+    if (conn.got < replySize) return true
+    if (conn.got > replySize || !conn.inFlight) {
+      fail(conn, `received ${conn.got} bytes for a ${replySize}-byte reply`)
       return false
     }
     const now = performance.now()
@@ -90,12 +101,11 @@ export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
       () =>
         new Promise<void>((resolve, reject) => {
           const conn = { got: 0, sentAt: 0, verified: false, inFlight: false } as Conn
-          conn.socket = net.connect({
-            host,
-            port,
-            noDelay: true,
-            onread: { buffer: readBuffer, callback: (n) => onRead(conn, n) },
-          })
+          const onread = { buffer: readBuffer, callback: (n: number) => onRead(conn, n) }
+          conn.socket =
+            path === undefined
+              ? net.connect({ host, port, noDelay: true, onread })
+              : net.connect({ path, onread })
           conns.push(conn)
           conn.socket.once('connect', resolve)
           conn.socket.once('error', reject)

@@ -1,7 +1,15 @@
-import { tcpPingPong } from './tcp-pingpong.js'
+import { bulk, cpuBound, idle, tcpConnect, tcpPingPong, udpPingPong, unixPingPong } from './all.js'
 import type { Scenario } from './types.js'
 
-export type { Launch, RunSettings, Scenario, ServerSpec } from './types.js'
+export type { ComparisonSpec, Launch, Metric, RunSettings, Scenario, ServerSpec } from './types.js'
 
-/** Every scenario `--scenario` accepts; the first is the default. */
-export const scenarios: Scenario[] = [tcpPingPong]
+/** Every scenario `--scenario` accepts, in the order a full run takes them. */
+export const scenarios: Scenario[] = [
+  tcpPingPong,
+  tcpConnect,
+  udpPingPong,
+  unixPingPong,
+  bulk,
+  idle,
+  cpuBound,
+]

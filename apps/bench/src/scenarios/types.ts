@@ -1,5 +1,8 @@
-/** How to start one server: a kind of `dist/server.js`, or any command keeping the same contract. */
-export type Launch = { node: string } | { command: string; args: string[] }
+/**
+ * How to start one server: a kind of `dist/server.js`, a kind of `python/servers.py`, or any command
+ * keeping the same contract (one JSON ready line on stdout, exit when stdin closes).
+ */
+export type Launch = { node: string } | { python: string } | { command: string; args: string[] }
 
 export interface ServerSpec {
   /** Short id used on the command line (`--servers`) and in JSON output. */
@@ -24,6 +27,19 @@ export interface RunSettings {
   messageSize: number
 }
 
+/**
+ * One ratio the scenario prints: subject / baseline of `metric`, the median of per-round ratios.
+ * With a `target` it is a PASS/FAIL line (`>=` target, or `<=` when lower is better); without, it
+ * is reported only.
+ */
+export interface ComparisonSpec {
+  subject: string
+  baseline: string
+  target?: number
+}
+
+export type Metric = 'requestsPerSecond' | 'megabytesPerSecond' | 'bytesPerConnection'
+
 export interface Scenario {
   name: string
   description: string
@@ -33,8 +49,15 @@ export interface Scenario {
   servers: ServerSpec[]
   /** Ids run when `--servers` is not given. */
   defaultServers: string[]
+  /** Ids run in `--smoke` when `--servers` is not given (default: `defaultServers`). */
+  smokeServers?: string[]
   full: RunSettings
   smoke: RunSettings
-  /** The pass/fail line: subject's requests/s at least `target` × baseline's. */
-  compare: { subject: string; baseline: string; target: number }
+  /** What the comparisons compare (default requests/s); `bytesPerConnection` is lower-is-better. */
+  metric?: Metric
+  /** Reply size when it is not an echo of the message (the CPU-bound handler answers a hash line). */
+  replySize?: number
+  /** A new server process for every round (idle memory: a reused heap would hide the growth). */
+  freshServerPerRound?: boolean
+  comparisons: ComparisonSpec[]
 }

@@ -36,5 +36,11 @@ process.stdin.resume()
 process.on('SIGTERM', stop)
 process.on('SIGINT', stop)
 
-const ready: ServerReady = { ready: true, host, port: server.port, pid: process.pid }
+const ready: ServerReady = {
+  ready: true,
+  host,
+  port: server.port,
+  pid: process.pid,
+  ...(server.path === undefined ? {} : { path: server.path }),
+}
 process.stdout.write(`${JSON.stringify(ready)}\n`)

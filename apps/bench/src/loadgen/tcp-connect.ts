@@ -1,0 +1,89 @@
+import net from 'node:net'
+import { performance } from 'node:perf_hooks'
+import type { RunRequest, RunResult } from '../protocol.js'
+import { LatencyHistogram } from '../stats.js'
+import { beginWindow, sleep } from './window.js'
+
+/** A request that takes longer than this is counted as an error (and its socket destroyed). */
+const REQUEST_TIMEOUT_MS = 5_000
+
+/**
+ * A request per connection: `connections` clients, each in a loop: connect, send one line of
+ * `messageSize` bytes, read its echo, see the server close, close. The server closes first, so the
+ * TIME_WAIT state lands on its side and this process never runs out of ephemeral ports. Latency is
+ * connect to close.
+ */
+export async function tcpConnect(req: RunRequest): Promise<RunResult> {
+  const { host, port, connections, durationMs, messageSize } = req
+  const line = Buffer.alloc(messageSize, 0x61)
+  line[messageSize - 1] = 10
+  const readBuffer = Buffer.allocUnsafe(64 * 1024)
+  const histogram = new LatencyHistogram()
+  let measuring = true
+  let completed = 0
+  let errors = 0
+  let firstError: string | undefined
+  const start = performance.now()
+  const deadline = start + durationMs
+
+  const once = () =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now()
+      let got = 0
+      let ok = true
+      let done = false
+      const finish = (error?: string) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        const now = performance.now()
+        if (error === undefined && got === messageSize && ok) {
+          if (now <= deadline) {
+            completed++
+            histogram.record((now - t0) * 1000)
+          }
+        } else if (measuring || error !== undefined) {
+          errors++
+          firstError ??=
+            error ?? (ok ? `got ${got} of ${messageSize} bytes before the close` : 'echo differs')
+        }
+        socket.destroy()
+        resolve()
+      }
+      const socket = net.connect({
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          buffer: readBuffer,
+          callback: (n) => {
+            if (ok && !readBuffer.subarray(0, n).equals(line.subarray(got, got + n))) ok = false
+            got += n
+            return true
+          },
+        },
+      })
+      const timer = setTimeout(() => finish(`no answer in ${REQUEST_TIMEOUT_MS} ms`), REQUEST_TIMEOUT_MS)
+      socket.once('connect', () => socket.write(line))
+      // The server's FIN: answer with ours (no TIME_WAIT here), done.
+      socket.once('end', () => finish())
+      socket.once('error', (error) => finish(error.message))
+    })
+
+  const end = beginWindow()
+  const clients = Array.from({ length: connections }, async () => {
+    while (performance.now() < deadline) await once()
+  })
+  await sleep(durationMs)
+  const stats = end()
+  measuring = false
+  await Promise.all(clients)
+  return {
+    requests: completed,
+    elapsedMs: durationMs,
+    latency: histogram.summary(),
+    ...stats,
+    errors,
+    ...(firstError === undefined ? {} : { firstError }),
+  }
+}
