@@ -7,6 +7,7 @@ import {
   HandlerTimeoutError,
   InvalidArgumentError,
   RemoteHandlerError,
+  ServerClosedError,
   type ServerConstructor,
   WorkerExitedError,
 } from '@socketserver/core'
@@ -263,7 +264,9 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     async #pickChild(): Promise<ForkedChild> {
       if (this.forkMode === 'per-request') {
         while (this.#atMaxChildren()) await this.#nextChange()
-        let child = [...this.#spares].find((spare) => spare.isReady) ?? this.#spares.values().next().value
+        let child =
+          [...this.#spares].find((spare) => spare.isReady && !spare.retiring) ??
+          this.#spares.values().next().value
         if (child) this.#spares.delete(child)
         else child = this.#spawn()
         child.reserved = true
@@ -439,13 +442,31 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     override processRequest(request: unknown, clientAddress: unknown): Promise<void> | undefined {
       if (this.forkMode === 'per-request' && this.#atMaxChildren()) {
         // Python's collect_children(): the serve loop waits for a child to exit.
-        return this.collectChildren().then(() => this.processRequest(request, clientAddress))
+        return this.collectChildren().then(() => this.#processLater(request, clientAddress))
       }
       if (this.forkMode === 'pool' && !this.#hasCapacity() && !this.#stopping) {
         // Every child is at concurrencyPerChild: the serve loop waits, new requests queue.
-        return this.#nextChange().then(() => this.processRequest(request, clientAddress))
+        return this.#nextChange().then(() => this.#processLater(request, clientAddress))
       }
       this.trackRequest(request, clientAddress, this.#dispatch(request, clientAddress))
+      return undefined
+    }
+
+    /**
+     * A request the serve loop took, then waited with for a child: if the server closed meanwhile it
+     * is dropped, as the requests still queued were (Python's server_close()).
+     */
+    #processLater(request: unknown, clientAddress: unknown): Promise<void> | undefined {
+      if (!this.#hooks.closed) return this.processRequest(request, clientAddress)
+      if (channels.requestDropped.hasSubscribers) {
+        channels.requestDropped.publish({
+          server: this,
+          request,
+          clientAddress,
+          reason: new ServerClosedError(),
+        })
+      }
+      this.#abortQuietly(request)
       return undefined
     }
 
@@ -536,6 +557,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     override serverClose(): Promise<void> {
       this.#stopping ??= (async () => {
         await super.serverClose()
+        this.#spares.clear() // idle: retired below with the others
         const children = [...this.#children]
         for (const child of children) {
           // Chosen for a request that has not reached it yet (per-request mode, still starting).

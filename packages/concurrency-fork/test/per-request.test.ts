@@ -89,6 +89,24 @@ describe("ForkingMixIn(TCPServer), forkMode 'per-request' (Python's semantic)", 
     expect(server.activeChildren.size).toBe(2)
   })
 
+  it('drops a request still waiting for a child slot when the server closes (as a queued one)', async () => {
+    const server = await serve(Controlled, { maxChildren: 1 })
+    const first = await connect(server)
+    await first.line()
+    const second = await connect(server)
+    // The loop waits in collectChildren() (serviceActions or processRequest), the request with it or queued.
+    await waitFor(() => server.collected > 0, { what: 'the loop to wait for a child slot' })
+    await settle(20)
+    // As in Python, the loop stops once collectChildren() returns: when the first child exits.
+    const stopping = server.shutdown()
+    const closing = server.serverClose()
+    first.socket.end()
+    await stopping
+    await closing
+    expect(await second.rest()).toBe('') // never handled
+    expect(server.activeChildren.size).toBe(0)
+  })
+
   it('collectChildren({ blocking: true }) waits for every child; serverClose too (blockOnClose)', async () => {
     const server = await serve(Controlled)
     const client = await connect(server)
