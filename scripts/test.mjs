@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The whole test suite, step by step with progress: lint, build + typecheck + publint, the vitest
-// suites, and the benchmark's smoke mode. Ends with a plain "N passed, N failed" line.
+// The whole test suite, step by step with progress: lint, build + typecheck + publint, the docs'
+// code samples, the packed packages as a user installs them (attw, npm consumers), the vitest
+// suites, the API reference, and the benchmark's smoke mode. Ends with a plain "N passed, N failed" line.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 
@@ -12,11 +13,14 @@ const steps = [
     'pnpm',
     ['exec', 'turbo', 'run', 'build', 'typecheck', 'publint', '--output-logs=errors-only'],
   ],
+  ['doc samples type-check', 'node', ['scripts/check-doc-samples.mjs']],
+  ['packed packages: attw, npm consumers (tcp, unix, umbrella)', 'node', ['scripts/consumer-test.mjs']],
   [
     'tests',
     'pnpm',
     ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
   ],
+  ['API reference (TypeDoc, to docs/api)', 'pnpm', ['exec', 'typedoc', '--logLevel', 'Error']],
 ]
 if (existsSync('apps/bench/package.json'))
   steps.push(['benchmark smoke', 'pnpm', ['--filter', '@socketserver/bench', 'bench:smoke']])
