@@ -1,3 +1,4 @@
+import os from 'node:os'
 import { parseArgs } from 'node:util'
 import type { ScenarioRun } from './run.js'
 import { type RunSettings, type Scenario, scenarios } from './scenarios/index.js'
@@ -15,11 +16,19 @@ export interface Options {
   json: string | undefined
   /** Where the Markdown report goes: a path, the default (undefined), or false for none. */
   docs: string | false | undefined
+  /** Worker threads of the load generator (connections are shared out between them). */
+  loadgenThreads: number
   /** The command line as given, for the report. */
   argv: string[]
 }
 
 export class UsageError extends Error {}
+
+/**
+ * One event loop of the load generator saturates first on the cheapest servers (a connection per
+ * request against raw node:net): one thread per core by default.
+ */
+export const DEFAULT_LOADGEN_THREADS = Math.min(4, os.availableParallelism())
 
 export function helpText(): string {
   const list = scenarios
@@ -69,6 +78,9 @@ Options:
   --profile-dir DIR    where the .cpuprofile files go (default: a new temporary directory)
   --node-flags=FLAGS   extra flags for the Node server processes, space-separated, after an '='
                        (e.g. --node-flags=--perf-basic-prof to attach perf)
+  --loadgen-threads N  split the load generator's connections over N worker threads (default
+                       ${DEFAULT_LOADGEN_THREADS}: one per core, at most 4; 1 runs them on its main thread; idle
+                       always uses one, it reads the server's memory around all its connections)
   --json FILE          also write every figure as JSON to FILE
   --docs FILE          write the Markdown report (and its .svg chart beside it) to FILE
                        (default: docs/benchmarks.md after a full run of every scenario)
@@ -124,6 +136,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
         json: { type: 'string' },
         docs: { type: 'string' },
         'no-docs': { type: 'boolean' },
+        'loadgen-threads': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -196,6 +209,10 @@ export function parseOptions(argv: string[]): Options | 'help' {
     nodeFlags: (str('node-flags') ?? '').split(/\s+/).filter(Boolean),
     json: str('json'),
     docs: values['no-docs'] ? false : str('docs'),
+    loadgenThreads:
+      str('loadgen-threads') === undefined
+        ? 1
+        : parseCount(str('loadgen-threads')!, '--loadgen-threads', 1, 16),
     argv,
   }
 }

@@ -106,6 +106,7 @@ async function main(): Promise<number> {
         loadgen,
         profileDir,
         nodeFlags: options.nodeFlags,
+        loadgenThreads: options.loadgenThreads,
         env,
         hooks: {
           log: out,

@@ -19,6 +19,8 @@ export interface RunRequest {
   messageSize: number
   /** Bytes each request gets back when it is not an echo (then only its length and final '\n' are checked). */
   replySize?: number
+  /** Worker threads to split the connections over (1: the load generator's main thread). */
+  threads?: number
   /** The server's pid, for workloads that read its memory from /proc (idle connections). */
   serverPid?: number
 }

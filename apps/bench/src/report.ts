@@ -70,7 +70,14 @@ export function header(options: Options): string {
     `socketserver bench, ${options.smoke ? 'smoke' : 'full'} run: ${options.runs.map((r) => r.scenario.name).join(', ')}`,
     `machine: ${machine()}, load average ${loadAverage()} at start (anything else running shares these CPUs)`,
     `code: ${codeVersion()}`,
+    `load generator: one process, ${loadgenText(options)}`,
   ].join('\n')
+}
+
+function loadgenText(options: Options): string {
+  return options.loadgenThreads > 1
+    ? `connections shared out over ${options.loadgenThreads} worker threads (idle: one thread)`
+    : 'one thread'
 }
 
 export function scenarioHeader(scenario: Scenario, settings: RunSettings, smoke: boolean): string {
@@ -300,6 +307,7 @@ export function markdownReport(
     `- machine: ${machine()}`,
     `- load average: ${startLoad} at start, ${loadAverage()} at end (1, 5, 15 min; other work shared these CPUs)`,
     `- code: ${codeVersion()}`,
+    `- load generator: ${loadgenText(options)}`,
     `- mode: ${options.smoke ? 'smoke (tiny runs, targets not enforced: these figures mean little)' : 'full'}`,
     '',
     'Every server runs in its own process, the load generator in another; servers take turns round by round',

@@ -101,6 +101,7 @@ export interface RunContext {
   loadgen: Loadgen
   profileDir: string | undefined
   nodeFlags: string[]
+  loadgenThreads: number
   /** Environment of every server (HASH_ROUNDS for the CPU-bound handler). */
   env: NodeJS.ProcessEnv
   hooks: Hooks
@@ -224,6 +225,7 @@ export async function runScenario(run: ScenarioRun, ctx: RunContext): Promise<Ou
             messageSize: settings.messageSize,
             ...(scenario.replySize === undefined ? {} : { replySize: scenario.replySize }),
             serverPid: server.pid,
+            threads: ctx.loadgenThreads,
           },
           runTimeout,
         )

@@ -16,6 +16,14 @@ export interface LatencySummary {
   mean: number
 }
 
+export interface HistogramData {
+  counts: Uint32Array
+  over: number[]
+  count: number
+  sum: number
+  max: number
+}
+
 /**
  * Latencies in whole microseconds: one counter per microsecond up to `limitUs` (exact
  * percentiles, no allocation per sample), the rare slower samples kept as they are.
@@ -55,6 +63,20 @@ export class LatencyHistogram {
     }
     const over = [...this.#over].sort((a, b) => a - b)
     return over[rank - seen - 1] ?? this.#max
+  }
+
+  /** What a worker thread sends back, to be merged into the main thread's histogram. */
+  export(): HistogramData {
+    return { counts: this.#counts, over: this.#over, count: this.#count, sum: this.#sum, max: this.#max }
+  }
+
+  merge(other: HistogramData): void {
+    if (other.counts.length !== this.limitUs) throw new Error('histograms of different ranges')
+    for (let v = 0; v < this.limitUs; v++) this.#counts[v]! += other.counts[v]!
+    this.#over.push(...other.over)
+    this.#count += other.count
+    this.#sum += other.sum
+    if (other.max > this.#max) this.#max = other.max
   }
 
   summary(): LatencySummary {

@@ -13,12 +13,11 @@ const REQUEST_TIMEOUT_MS = 5_000
  * TIME_WAIT state lands on its side and this process never runs out of ephemeral ports. Latency is
  * connect to close.
  */
-export async function tcpConnect(req: RunRequest): Promise<RunResult> {
+export async function tcpConnect(req: RunRequest, histogram = new LatencyHistogram()): Promise<RunResult> {
   const { host, port, connections, durationMs, messageSize } = req
   const line = Buffer.alloc(messageSize, 0x61)
   line[messageSize - 1] = 10
   const readBuffer = Buffer.allocUnsafe(64 * 1024)
-  const histogram = new LatencyHistogram()
   let measuring = true
   let completed = 0
   let errors = 0

@@ -27,10 +27,9 @@ export function rssBytes(pid: number): number | undefined {
  * a little, reads the server's memory again, then closes them all. `requests` is the connections
  * that came up; `elapsedMs` the time it took.
  */
-export async function tcpIdle(req: RunRequest): Promise<RunResult> {
+export async function tcpIdle(req: RunRequest, histogram = new LatencyHistogram()): Promise<RunResult> {
   const { host, port, path, connections, serverPid } = req
   if (serverPid === undefined) throw new Error('tcp-idle needs the server pid')
-  const histogram = new LatencyHistogram()
   const sockets: net.Socket[] = []
   let errors = 0
   let firstError: string | undefined

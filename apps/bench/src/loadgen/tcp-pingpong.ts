@@ -26,7 +26,7 @@ interface Conn {
  * (no Buffer or 'data' event per read), writes reuse one payload Buffer, latencies go into a
  * preallocated histogram.
  */
-export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
+export async function tcpPingPong(req: RunRequest, histogram = new LatencyHistogram()): Promise<RunResult> {
   const { host, port, path, connections, durationMs, messageSize } = req
   const echo = req.replySize === undefined
   const replySize = req.replySize ?? messageSize
@@ -34,7 +34,6 @@ export async function tcpPingPong(req: RunRequest): Promise<RunResult> {
   for (let i = 0; i < messageSize; i++) payload[i] = 97 + (i % 26)
   if (!echo) payload[messageSize - 1] = 10
   const readBuffer = Buffer.allocUnsafe(64 * 1024)
-  const histogram = new LatencyHistogram()
 
   let measuring = false
   let deadline = Number.POSITIVE_INFINITY

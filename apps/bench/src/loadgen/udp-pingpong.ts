@@ -18,11 +18,10 @@ interface Client {
  * flight: send, wait for the echo, send again. A lost datagram is sent again after 200 ms and
  * counted in `lost`.
  */
-export async function udpPingPong(req: RunRequest): Promise<RunResult> {
+export async function udpPingPong(req: RunRequest, histogram = new LatencyHistogram()): Promise<RunResult> {
   const { host, port, connections, durationMs, messageSize } = req
   const payload = Buffer.alloc(messageSize)
   for (let i = 0; i < messageSize; i++) payload[i] = 97 + (i % 26)
-  const histogram = new LatencyHistogram()
   let measuring = false
   let deadline = Number.POSITIVE_INFINITY
   let completed = 0
