@@ -93,11 +93,23 @@ export class ForkedChild {
       serialization: 'advanced',
     })
     this.pid = this.process.pid ?? -1
-    this.exit = new Promise((resolve) => {
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       this.process.once('exit', (code, signal) => {
         this.exited = true
         resolve({ code, signal })
       })
+    })
+    // 'exit' can come before the last IPC messages are read (a 'done' sent just before exiting):
+    // the child's requests are settled only once the channel has been read to its end too.
+    const drained = new Promise<void>((resolve) => {
+      if (!this.process.connected) resolve()
+      else this.process.once('disconnect', resolve)
+    })
+    this.exit = exited.then(async (status) => {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))])
+      clearTimeout(timer)
+      return status
     })
     this.process.on('error', () => {}) // a failed send or kill; the exit event reports the rest
     this.ready = new Promise<void>((resolve, reject) => {
