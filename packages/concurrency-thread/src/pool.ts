@@ -10,7 +10,7 @@ import {
   type SerializedError,
   WorkerExitedError,
 } from '@socketserver/core'
-import type { FromWorker, ToWorker, WorkerSetup } from './protocol.js'
+import { type FromWorker, ownBytes, type ToWorker, type WorkerSetup } from './protocol.js'
 import { ProxyLink } from './proxy-link.js'
 
 /**
@@ -355,7 +355,12 @@ export class ThreadPool {
 
   #sendDatagram(task: Task, [packet, socket]: [Uint8Array, unknown], clientAddress: unknown): void {
     task.replySocket = socket
-    task.worker.worker.postMessage({ t: 'dgram', id: task.id, packet, clientAddress } satisfies ToWorker)
+    task.worker.worker.postMessage({
+      t: 'dgram',
+      id: task.id,
+      packet: ownBytes(packet),
+      clientAddress,
+    } satisfies ToWorker)
   }
 
   #sendStream(task: Task, socket: net.Socket, clientAddress: unknown): void {

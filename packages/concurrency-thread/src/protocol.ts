@@ -53,8 +53,8 @@ export type ToProxy =
   | Uint8Array
   | { t: 'end' }
   | { t: 'close'; error?: SerializedError }
-  | { t: 'wpause' }
-  | { t: 'wresume' }
+  /** `bytes` more of the handler's writes have reached the real socket's kernel buffer (credit back). */
+  | { t: 'ack'; bytes: number }
 
 // worker → main, on a proxied connection's own port. `done` travels here, not on parentPort, so
 // that it arrives after every `write` (two ports keep no order between them).
@@ -67,6 +67,22 @@ export type FromProxy =
   | { t: 'nodelay'; value: boolean }
   | { t: 'keepalive'; enable: boolean; delay: number }
   | { t: 'done'; error?: SerializedError }
+
+/**
+ * How many bytes a handler may write ahead of the real socket on a proxied connection: past it,
+ * its writes wait for the main thread's acknowledgement (the socket took them). Acknowledgements
+ * go back every quarter of it, or when the socket drains, so small request/reply traffic costs none.
+ */
+export const WRITE_WINDOW = 1024 * 1024
+
+/**
+ * The bytes of `chunk` in an ArrayBuffer of their own. postMessage clones a typed array's whole
+ * ArrayBuffer, not just the view: a 64 KiB piece of a 32 MiB reply, or 64 bytes of Buffer's
+ * 8 KiB pool, would otherwise copy all of it, every time.
+ */
+export function ownBytes(chunk: Uint8Array): Uint8Array {
+  return chunk.byteLength === chunk.buffer.byteLength ? chunk : Uint8Array.prototype.slice.call(chunk)
+}
 
 export function toBuffer(chunk: Uint8Array): Buffer {
   return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)

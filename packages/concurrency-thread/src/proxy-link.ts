@@ -1,19 +1,29 @@
 import type { Socket } from 'node:net'
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { RemoteHandlerError, type SerializedError } from '@socketserver/core'
-import { type FromProxy, type SocketInfo, type ToProxy, toBuffer } from './protocol.js'
+import {
+  type FromProxy,
+  ownBytes,
+  type SocketInfo,
+  type ToProxy,
+  toBuffer,
+  WRITE_WINDOW,
+} from './protocol.js'
 
 /**
  * The main thread's half of a proxied connection: pumps the real socket's bytes to the worker's
  * `ProxySocket` and carries out what the handler does to it (write, end, destroy, setNoDelay).
- * Flow control both ways is by pause/resume messages on transitions only, not per chunk.
+ * Flow control: reads by pause/resume messages on transitions only; writes by a credit window
+ * (WRITE_WINDOW) the main thread hands back every quarter window or when the socket drains.
  */
 export class ProxyLink {
   /** The end handed to the worker (transferred). */
   readonly remote: MessagePort
   readonly #port: MessagePort
   readonly #socket: Socket
-  #writePaused = false
+  /** Bytes the handler wrote that the worker has not been told the socket took. */
+  #unacknowledged = 0
+  #draining = false
   #closed = false
   readonly #onDone: (error: SerializedError | undefined) => void
 
@@ -45,7 +55,17 @@ export class ProxyLink {
     if (!this.#closed) this.#port.postMessage(message)
   }
 
-  readonly #onData = (chunk: Buffer) => this.#post(chunk)
+  readonly #onData = (chunk: Buffer) => this.#post(ownBytes(chunk))
+  readonly #onDrain = () => {
+    this.#draining = false
+    this.#acknowledge()
+  }
+
+  #acknowledge(): void {
+    if (this.#unacknowledged === 0) return
+    this.#post({ t: 'ack', bytes: this.#unacknowledged })
+    this.#unacknowledged = 0
+  }
   readonly #onEnd = () => this.#post({ t: 'end' })
   readonly #onClose = () => {
     const error = this.#socket.errored
@@ -56,13 +76,15 @@ export class ProxyLink {
     const socket = this.#socket
     if (ArrayBuffer.isView(message)) {
       if (socket.destroyed) return
-      if (!socket.write(toBuffer(message)) && !this.#writePaused) {
-        this.#writePaused = true
-        this.#post({ t: 'wpause' })
-        socket.once('drain', () => {
-          this.#writePaused = false
-          this.#post({ t: 'wresume' })
-        })
+      this.#unacknowledged += message.byteLength
+      if (!socket.write(toBuffer(message))) {
+        // Above the socket's high-water mark: the credit goes back once it drains.
+        if (!this.#draining) {
+          this.#draining = true
+          socket.once('drain', this.#onDrain)
+        }
+      } else if (!this.#draining && this.#unacknowledged >= WRITE_WINDOW / 4) {
+        this.#acknowledge()
       }
       return
     }
@@ -99,6 +121,7 @@ export class ProxyLink {
     this.#socket.off('data', this.#onData)
     this.#socket.off('end', this.#onEnd)
     this.#socket.off('close', this.#onClose)
+    this.#socket.off('drain', this.#onDrain)
     this.#port.close()
   }
 }

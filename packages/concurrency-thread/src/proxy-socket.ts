@@ -1,12 +1,19 @@
 import { Duplex } from 'node:stream'
 import type { MessagePort } from 'node:worker_threads'
-import { type FromProxy, type SocketInfo, type ToProxy, toBuffer } from './protocol.js'
+import {
+  type FromProxy,
+  ownBytes,
+  type SocketInfo,
+  type ToProxy,
+  toBuffer,
+  WRITE_WINDOW,
+} from './protocol.js'
 
 /**
  * The connection a handler gets in a worker when the runtime cannot transfer sockets (Node < 26):
  * a Duplex whose bytes travel over a MessagePort to the real socket in the main thread. It behaves
  * like a `net.Socket` where handlers depend on it: reads pause the real socket when nobody reads
- * here, writes wait while the real socket's buffer is full (`write()` returns false, `drain`),
+ * here, writes wait once a window of them has not reached the real socket (`write()` returns false, `drain`),
  * `end()` half-closes, `destroy()` resets, and a peer's FIN arrives as end of stream.
  */
 export class ProxySocket extends Duplex {
@@ -17,7 +24,8 @@ export class ProxySocket extends Duplex {
   readonly localPort: number | undefined
   readonly #port: MessagePort
   #readPaused = false
-  #writePaused = false
+  /** Bytes written here that the main thread has not acknowledged (see WRITE_WINDOW). */
+  #unacknowledged = 0
   #pendingWrite: (() => void) | undefined
   #remoteClosed = false
 
@@ -58,12 +66,9 @@ export class ProxySocket extends Duplex {
         this.destroy(error)
         break
       }
-      case 'wpause':
-        this.#writePaused = true
-        break
-      case 'wresume':
-        this.#writePaused = false
-        this.#releaseWrite()
+      case 'ack':
+        this.#unacknowledged -= message.bytes
+        if (this.#unacknowledged < WRITE_WINDOW) this.#releaseWrite()
         break
     }
   }
@@ -86,9 +91,10 @@ export class ProxySocket extends Duplex {
       callback(Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' }))
       return
     }
-    this.#post(chunk)
-    // The main thread says when the real socket's buffer is full; until then writes complete at once.
-    if (this.#writePaused) this.#pendingWrite = () => callback()
+    this.#post(ownBytes(chunk))
+    this.#unacknowledged += chunk.length
+    // Within the window a write completes at once; past it, once the main thread's socket took enough.
+    if (this.#unacknowledged >= WRITE_WINDOW) this.#pendingWrite = () => callback()
     else callback()
   }
 

@@ -3,7 +3,13 @@
 import type { Socket } from 'node:net'
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { RemoteHandlerError, type RequestHandlerClass, runHandler } from '@socketserver/core'
-import type { FromWorker, RemoteServerInfo, ToWorker, WorkerSetup } from './protocol.js'
+import {
+  type FromWorker,
+  ownBytes,
+  type RemoteServerInfo,
+  type ToWorker,
+  type WorkerSetup,
+} from './protocol.js'
 import { ProxySocket } from './proxy-socket.js'
 
 const port = parentPort!
@@ -60,7 +66,7 @@ class ReplySocket {
     const sent = new Promise<void>((resolve, reject) =>
       pendingCalls.set(sid, (error) => (error ? reject(error) : resolve())),
     )
-    post({ t: 'send', id: this.requestId, sid, data: bytes, port: portNumber, address })
+    post({ t: 'send', id: this.requestId, sid, data: ownBytes(bytes), port: portNumber, address })
     if (callback) sent.then(() => callback(null), callback)
     else sent.catch(() => {}) // the caller holds the Promise; an unawaited one must not crash the worker
     return sent
@@ -132,7 +138,13 @@ async function serveSocket(Handler: RequestHandlerClass, id: number, socket: Soc
     return
   }
   transferred.delete(id)
-  shutdownSocket(socket)
+  // `done` once the socket has closed, what the handler wrote flushed to the kernel (or dropped
+  // after closeTimeout): the main thread may end this thread right after the last `done`.
+  if (!socket.closed) {
+    const closed = new Promise((resolve) => socket.once('close', resolve))
+    shutdownSocket(socket)
+    await closed
+  }
   post({ t: 'done', id, error })
 }
 

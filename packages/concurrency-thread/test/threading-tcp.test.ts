@@ -330,6 +330,22 @@ describe('ThreadingMixIn(TCPServer): closing', () => {
     expect(workers.map((worker) => worker.threadId)).toEqual([-1, -1])
   })
 
+  it('lets a large reply reach a slow reader before serverClose() stops the threads', async () => {
+    const { server, loop } = await start(Commands, { threads: 1 })
+    const [worker] = server.workerThreads
+    const client = await connect(server)
+    const size = 32 * 1024 * 1024 // more than the kernel buffers of both ends hold
+    await client.send(`big ${size}\n`)
+    await waitFor(() => server.activeRequestCount === 1, { what: 'the request' })
+    await server.shutdown()
+    await loop
+    const closing = server.serverClose()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect((await receiveAll(client)).length).toBe(size)
+    await closing
+    expect(worker!.threadId).toBe(-1)
+  })
+
   it('does not wait for handlers with daemonThreads, and the threads stop once they are done', async () => {
     const { server, loop } = await start(Commands, { threads: 1, daemonThreads: true })
     const [worker] = server.workerThreads
@@ -359,6 +375,17 @@ describe('ThreadingMixIn(TCPServer) with threadPerRequest (Python: a thread per 
     await waitFor(() => server.workerThreads.length === 0, { what: 'the threads to end' })
     const again = await connect(server)
     expect(ids.has(await ask(again, 'thread'))).toBe(false)
+  })
+
+  it('delivers all of a large reply to a slow reader before the request thread ends', async () => {
+    const { server } = await start(Commands, { threadPerRequest: true, threads: undefined })
+    const client = await connect(server)
+    const size = 32 * 1024 * 1024 // more than the kernel buffers of both ends hold
+    await client.send(`big ${size}\n`)
+    await waitFor(() => server.workerThreads.length === 1, { what: 'the request thread' })
+    // The client reads nothing for a while: the reply waits in socket buffers when the handler returns.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect((await receiveAll(client)).length).toBe(size)
   })
 
   it('runs CPU-bound handlers on separate threads at once', async () => {
