@@ -67,6 +67,36 @@ describe('ThreadingMixIn(TCPServer): handlers in worker threads', () => {
     expect(echoed.equals(payload)).toBe(true)
   })
 
+  it.skipIf(canTransferSockets)(
+    'proxy: holds a fast writer back, so the main thread buffers at most a window for a slow reader',
+    async () => {
+      const requests: net.Socket[] = []
+      class Watching extends ThreadingTCPServer {
+        override processRequest(request: any, clientAddress: any) {
+          requests.push(request)
+          return super.processRequest(request, clientAddress)
+        }
+      }
+      const server = r.server(
+        await Watching.create({ host, port: 0 }, Commands, { handlerModule, threads: 1 }),
+      )
+      void server.serveForever({ pollInterval: 10 })
+      const client = await connect(server)
+      client.socket.pause() // reads nothing until told
+      const size = 64 * 1024 * 1024
+      await client.send(`big ${size}\n`)
+      let most = 0
+      for (let i = 0; i < 50; i++) {
+        most = Math.max(most, requests[0]?.writableLength ?? 0)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      expect(most).toBeGreaterThan(0) // the reply did back up in the main thread
+      expect(most).toBeLessThanOrEqual(2 * 1024 * 1024) // a window, not the 64 MiB
+      client.socket.resume()
+      expect((await receiveAll(client)).length).toBe(size)
+    },
+  )
+
   it('passes a handler error to handleError in the main thread with its message and remote stack', async () => {
     const { server } = await start()
     const client = await connect(server)
