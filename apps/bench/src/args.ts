@@ -211,7 +211,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     docs: values['no-docs'] ? false : str('docs'),
     loadgenThreads:
       str('loadgen-threads') === undefined
-        ? 1
+        ? DEFAULT_LOADGEN_THREADS
         : parseCount(str('loadgen-threads')!, '--loadgen-threads', 1, 16),
     argv,
   }

@@ -23,8 +23,14 @@ import { type Outcome, runScenario } from './run.js'
 const EXIT_FAIL = 1
 const EXIT_HARNESS = 2
 
+let stdoutOpen = true
+// A reader that goes away (`| head`) must not crash the run and leave it half done.
+process.stdout.on('error', () => {
+  stdoutOpen = false
+})
+
 function out(line: string): void {
-  process.stdout.write(`${line}\n`)
+  if (stdoutOpen) process.stdout.write(`${line}\n`)
 }
 
 /** An upper bound on the whole run, so a stuck server or client can never hang CI. */
@@ -154,11 +160,11 @@ async function main(): Promise<number> {
     const chart = `${path.basename(docs, '.md')}.svg`
     const label = (o: Outcome, id: string) => o.summaries.find((s) => s.id === id)?.id ?? id
     writeFileSync(path.join(path.dirname(docs), chart), ratioChart(outcomes, label))
-    const relative = path.relative(repoRoot, path.join(here, 'cli.js'))
+    const args = options.argv.join(' ')
     const command = [
-      'pnpm build',
-      `node ${relative.startsWith('..') ? path.join(here, 'cli.js') : relative} ${options.argv.join(' ')}`.trim(),
-    ].join(' && ')
+      `pnpm bench${args ? ` -- ${args}` : ''}`,
+      `# the same, by hand: pnpm build && node apps/bench/dist/cli.js${args ? ` ${args}` : ''}`,
+    ]
     writeFileSync(docs, markdownReport(options, outcomes, { command, chartFile: chart, startLoad }))
     out(`wrote ${docs} and ${chart} beside it`)
   }

@@ -203,16 +203,24 @@ export function comparisonLines(outcome: Outcome, c: Comparison, smoke: boolean)
     if (baseline.id.startsWith('raw-')) {
       const busy = baseline.loadgenEventLoopUtilization * 100
       const drivesRawFaster = baseline.requestsPerSecond >= subject.requestsPerSecond
+      const verdict = drivesRawFaster
+        ? 'drives the raw peer at least as fast'
+        : busy < 90
+          ? `the raw peer is the slower one here; the load generator, its busiest event loop ${fmtPct(busy)} busy, is not what limits it`
+          : 'drives the raw peer SLOWER than the framework'
       lines.push(
         `load generator: ${fmtRps(baseline.requestsPerSecond)} req/s against ${baseline.id} vs ${fmtRps(subject.requestsPerSecond)} against ${subject.id} ` +
-          `(${drivesRawFaster ? 'drives the raw peer at least as fast' : 'drives the raw peer SLOWER than the framework'}); ` +
+          `(${verdict}); ` +
           `its CPU ${fmtPct(baseline.loadgenCpuPercent)}, event loop busy ${fmtPct(busy)} on ${baseline.id} rounds` +
           (busy >= 90 ? ' -- WARNING: near saturation, the ratio may be overstated' : ''),
       )
     }
     lines.push(
       `server CPU per request: ${fmt1(subject.serverCpuUsPerRequest)} us (${subject.id}) vs ${fmt1(baseline.serverCpuUsPerRequest)} us (${baseline.id}): ` +
-        `${baseline.id} does the same work in ${fmt1((baseline.serverCpuUsPerRequest / subject.serverCpuUsPerRequest) * 100)}% of the CPU`,
+        `${baseline.id} does the same work in ${fmt1((baseline.serverCpuUsPerRequest / subject.serverCpuUsPerRequest) * 100)}% of the CPU` +
+        (c.cpuRatio === undefined
+          ? ''
+          : ` (CPU/req ratio ${c.cpuRatio.toFixed(2)}, median of per-round ratios)`),
     )
   }
   const target = targetLine(c, smoke)
@@ -293,7 +301,7 @@ export function ratioChart(outcomes: Outcome[], labelOf: (outcome: Outcome, id: 
 export function markdownReport(
   options: Options,
   outcomes: Outcome[],
-  { command, chartFile, startLoad }: { command: string; chartFile: string; startLoad: string },
+  { command, chartFile, startLoad }: { command: string[]; chartFile: string; startLoad: string },
 ): string {
   const lines: string[] = [
     '# Benchmarks',
@@ -301,7 +309,7 @@ export function markdownReport(
     `Written by the bench harness (\`apps/bench\`) on ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. Rerun with:`,
     '',
     '```sh',
-    command,
+    ...command,
     '```',
     '',
     `- machine: ${machine()}`,
@@ -318,8 +326,11 @@ export function markdownReport(
     '',
     '## Targets',
     '',
-    '| scenario | ratio | target | measured | per round | result |',
-    '|---|---|---|---|---|---|',
+    'The `CPU/req` column is the ratio of server CPU per request (subject / baseline, median of per-round',
+    'ratios; below 1: the subject spends less CPU on a request).',
+    '',
+    '| scenario | ratio | target | measured | per round | result | CPU/req |',
+    '|---|---|---|---|---|---|---|',
   ]
   const label = (o: Outcome, id: string) => o.summaries.find((s) => s.id === id)?.label ?? id
   for (const o of outcomes) {
@@ -328,7 +339,8 @@ export function markdownReport(
       lines.push(
         `| ${o.scenario} | ${escapeCell(label(o, c.subject))} / ${escapeCell(label(o, c.baseline))} (${metricName[c.metric]}) | ` +
           `${c.target === undefined ? '-' : `${op} ${c.target}`} | ${Number.isFinite(c.ratio) ? c.ratio.toFixed(3) : '-'} | ` +
-          `${c.perRound.map((r) => r.toFixed(2)).join(' ')} | ${c.pass === undefined ? 'info' : c.pass ? 'PASS' : '**FAIL**'} |`,
+          `${c.perRound.map((r) => r.toFixed(2)).join(' ')} | ${c.pass === undefined ? 'info' : c.pass ? 'PASS' : '**FAIL**'} | ` +
+          `${c.cpuRatio === undefined ? '-' : c.cpuRatio.toFixed(2)} |`,
       )
     }
   }

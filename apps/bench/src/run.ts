@@ -63,6 +63,11 @@ export interface Comparison {
   ratio: number
   perRound: number[]
   ratioOfMedians: number
+  /**
+   * Median over rounds of subject/baseline server CPU per request: the steadier figure on a loaded
+   * machine (below 1: the subject spends less CPU per request). Undefined without /proc.
+   */
+  cpuRatio: number | undefined
   /** Undefined without a target. */
   pass: boolean | undefined
 }
@@ -347,12 +352,16 @@ function compare(
   const { subject, baseline, target } = spec
   if (!serverIds.includes(subject) || !serverIds.includes(baseline)) return undefined
   const perRound: number[] = []
+  const cpuPerRound: number[] = []
   for (let round = 1; round <= rounds; round++) {
     const a = samples.find((s) => s.round === round && s.server === subject)
     const b = samples.find((s) => s.round === round && s.server === baseline)
     const va = a && metricOf(a, metric)
     const vb = b && metricOf(b, metric)
     if (va !== undefined && vb !== undefined && vb > 0) perRound.push(va / vb)
+    const ca = a?.serverCpuUsPerRequest
+    const cb = b?.serverCpuUsPerRequest
+    if (ca !== undefined && cb !== undefined && cb > 0) cpuPerRound.push(ca / cb)
   }
   const med = (id: string) =>
     median(
@@ -370,6 +379,7 @@ function compare(
     ratio,
     perRound,
     ratioOfMedians: med(subject) / med(baseline),
+    cpuRatio: metric === 'bytesPerConnection' || !cpuPerRound.length ? undefined : median(cpuPerRound),
     pass:
       target === undefined
         ? undefined
