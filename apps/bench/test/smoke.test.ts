@@ -57,10 +57,21 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** Whether any process is left in the process group `pgid` (a server's group: its pool children, Python's forks). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 async function expectAllGone(pids: number[]): Promise<void> {
   const deadline = Date.now() + 5_000
-  while (pids.some(isRunning) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  expect(pids.filter(isRunning)).toEqual([])
+  const left = () => pids.filter((pid) => isRunning(pid) || groupAlive(pid))
+  while (left().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  expect(left()).toEqual([])
 }
 
 /** The number in the req/s column of the summary row that starts with `label`. */
@@ -178,7 +189,7 @@ describe('bench harness', () => {
     await expectAllGone(childPids(run.stdout))
   })
 
-  it('SIGINT mid-run stops the harness and every process it started', async () => {
+  it('SIGINT mid-run stops the harness, every process it started and what they started', async () => {
     let signalled = false
     const run = await bench(
       [
@@ -191,7 +202,7 @@ describe('bench harness', () => {
         '--warmup',
         '0',
         '--servers',
-        'raw-net',
+        'raw-net,fork-pool,python-forking',
       ],
       {
         onStdout: (text, child) => {
