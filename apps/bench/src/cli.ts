@@ -124,6 +124,7 @@ async function main(): Promise<number> {
       out(summaryTable(outcome))
       for (const c of outcome.comparisons)
         for (const line of comparisonLines(outcome, c, options.smoke)) out(line)
+      for (const remark of run.scenario.remarks ?? []) out(`remark: ${remark}`)
       for (const [id, file] of Object.entries(outcome.profileFiles)) {
         try {
           for (const line of profileLines(id, file, summarizeProfile(file))) out(line)

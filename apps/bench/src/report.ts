@@ -362,6 +362,7 @@ export function markdownReport(
     for (const c of o.comparisons) for (const l of comparisonLines(o, c, options.smoke)) lines.push(`- ${l}`)
     for (const sum of o.summaries) if (sum.note) lines.push(`- note: ${sum.note}`)
     for (const n of o.notes) lines.push(`- note: ${n}`)
+    for (const r of run.scenario.remarks ?? []) lines.push(`- ${r}`)
     lines.push('')
   }
   return lines.join('\n')

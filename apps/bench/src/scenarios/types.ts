@@ -60,4 +60,6 @@ export interface Scenario {
   /** A new server process for every round (idle memory: a reused heap would hide the growth). */
   freshServerPerRound?: boolean
   comparisons: ComparisonSpec[]
+  /** What to know when reading the figures, printed under them and in the report. */
+  remarks?: string[]
 }
