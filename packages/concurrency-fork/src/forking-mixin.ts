@@ -417,7 +417,13 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       if (!pending) return Promise.reject(new Error('the request is no longer in flight'))
       const socket = (pending.request as [Buffer, any])[1]
       const data = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.length)
-      if (message.path !== undefined) return socket.send(data, message.path)
+      if (message.path !== undefined) {
+        try {
+          return Promise.resolve(socket.send(data, message.path))
+        } catch (error) {
+          return Promise.reject(error) // a closed socket may throw rather than reject
+        }
+      }
       const client = pending.clientAddress as { address: string; port: number }
       return new Promise<void>((resolve, reject) => {
         socket.send(
