@@ -2,7 +2,8 @@
 
 Keeps the harness's server contract: prints one JSON line {"ready":true,"host":...,"port":...,"pid":...}
 once listening, and stops when stdin closes (the harness closed it, or died).
-Kinds: threading-echo, forking-echo (64-byte ping-pong), threading-line (a request per connection),
+Kinds: threading-echo, forking-echo (64-byte ping-pong), threading-line, forking-line (a request per
+connection),
 udp-echo (UDPServer).
 """
 import ctypes
@@ -67,6 +68,7 @@ KINDS = {
     "threading-echo": (ThreadingTCPServer, Echo),
     "forking-echo": (ForkingTCPServer, Echo),
     "threading-line": (ThreadingTCPServer, LineOnce),
+    "forking-line": (ForkingTCPServer, LineOnce),
     "udp-echo": (socketserver.UDPServer, UDPEcho),
 }
 

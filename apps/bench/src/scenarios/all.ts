@@ -112,6 +112,27 @@ export const tcpConnect: Scenario = {
       label: 'Python socketserver.ThreadingTCPServer (StreamRequestHandler)',
       launch: { python: 'threading-line' },
     },
+    {
+      id: 'thread-pool-line',
+      label: `ThreadingMixIn(TCPServer), ${pool} threads + readline/write`,
+      launch: { node: 'thread-pool-line' },
+    },
+    {
+      id: 'fork-pool-line',
+      label: `ForkingMixIn(TCPServer), ${pool} processes + readline/write`,
+      launch: { node: 'fork-pool-line' },
+    },
+    {
+      id: 'fork-per-request-line',
+      label: "ForkingMixIn(TCPServer) forkMode 'per-request' + readline/write",
+      launch: { node: 'fork-per-request-line' },
+      note: "forkMode 'per-request' starts a Node process for every connection (Python's ForkingMixIn semantic).",
+    },
+    {
+      id: 'python-forking-line',
+      label: 'Python socketserver.ForkingTCPServer (StreamRequestHandler)',
+      launch: { python: 'forking-line' },
+    },
   ],
   defaultServers: ['eventloop-line', 'raw-net-line', 'python-threading-line'],
   full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 20, messageSize: 64 },
@@ -120,6 +141,10 @@ export const tcpConnect: Scenario = {
     { subject: 'eventloop-line', baseline: 'raw-net-line', target: 0.9 },
     { subject: 'eventloop-line', baseline: 'python-threading-line', target: 3 },
     { subject: 'raw-net-line', baseline: 'python-threading-line' },
+    // Not run by default (--servers): the pools, and per-request forking against Python's.
+    { subject: 'thread-pool-line', baseline: 'python-threading-line' },
+    { subject: 'fork-pool-line', baseline: 'python-threading-line' },
+    { subject: 'fork-per-request-line', baseline: 'python-forking-line' },
   ],
   remarks: [
     'The raw-net-line / python-threading-line ratio is the most any Node server can show against the >= 3x ' +

@@ -11,7 +11,7 @@ const handlerModule = new URL('./handlers.js', import.meta.url).href
 /** One worker per core, as both mix-ins default to; stated so the table can say it. */
 export const POOL_SIZE = os.availableParallelism()
 
-type HandlerName = 'StreamEcho' | 'Hash'
+type HandlerName = 'StreamEcho' | 'Hash' | 'LineOnce'
 
 async function threadPool(host: string, name: HandlerName): Promise<RunningServer> {
   const { ThreadingMixIn } = await import('@socketserver/concurrency-thread')
@@ -25,13 +25,18 @@ async function threadPool(host: string, name: HandlerName): Promise<RunningServe
   return serve(server, server.serverAddress.port)
 }
 
-async function forkPool(host: string, name: HandlerName): Promise<RunningServer> {
+async function forkPool(
+  host: string,
+  name: HandlerName,
+  forkMode: 'pool' | 'per-request' = 'pool',
+): Promise<RunningServer> {
   const { ForkingMixIn } = await import('@socketserver/concurrency-fork')
   const Handler = (await handlers())[name]
   class ForkingTCPServer extends ForkingMixIn(TCPServer) {}
   const server = await ForkingTCPServer.create({ host, port: 0 }, Handler, {
     handlerModule,
     processes: POOL_SIZE,
+    forkMode,
     requestQueueSize: BACKLOG,
     // The children get the hash calibration and PATH, nothing else of this environment; no
     // profiler flags (several children would write the same profile).
@@ -46,4 +51,7 @@ export const poolServers = {
   'fork-pool': (host: string) => forkPool(host, 'StreamEcho'),
   'thread-pool-hash': (host: string) => threadPool(host, 'Hash'),
   'fork-pool-hash': (host: string) => forkPool(host, 'Hash'),
+  'thread-pool-line': (host: string) => threadPool(host, 'LineOnce'),
+  'fork-pool-line': (host: string) => forkPool(host, 'LineOnce'),
+  'fork-per-request-line': (host: string) => forkPool(host, 'LineOnce', 'per-request'),
 }
