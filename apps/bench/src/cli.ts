@@ -37,7 +37,7 @@ function out(line: string): void {
 /**
  * An upper bound on the whole run, so a stuck server or client can never hang CI: rounds are timed,
  * so a run takes about its settings' sum whatever the load; 3 s per round for starting, connecting
- * and closing, 30 s per scenario. A full run takes ~4 minutes and is bound at ~14.
+ * and closing, 30 s per scenario. A full run takes ~6 minutes and is bound at ~18.
  */
 function timeBoundMs(options: Options): number {
   let total = 60_000

@@ -79,7 +79,7 @@ export const tcpPingPong: Scenario = {
     'tcpserver-stream',
   ],
   smokeServers: ['eventloop-stream', 'raw-net', 'python-threading', 'fork-pool', 'thread-pool'],
-  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
+  full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 50, messageSize: 64 },
   comparisons: [
     { subject: 'eventloop-stream', baseline: 'raw-net', target: 0.95 },
@@ -135,7 +135,7 @@ export const tcpConnect: Scenario = {
     },
   ],
   defaultServers: ['eventloop-line', 'raw-net-line', 'python-threading-line'],
-  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 20, messageSize: 64 },
+  full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 20, messageSize: 64 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 20, messageSize: 64 },
   comparisons: [
     { subject: 'eventloop-line', baseline: 'raw-net-line', target: 0.9 },
@@ -167,7 +167,7 @@ export const udpPingPong: Scenario = {
     { id: 'python-udp', label: 'Python socketserver.UDPServer', launch: { python: 'udp-echo' } },
   ],
   defaultServers: ['eventloop-udp', 'raw-dgram', 'python-udp'],
-  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
+  full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 50, messageSize: 64 },
   comparisons: [
     { subject: 'eventloop-udp', baseline: 'raw-dgram', target: 0.9 },
@@ -193,7 +193,7 @@ export const unixPingPong: Scenario = {
     { id: 'raw-unix', label: 'raw node:net on a path', launch: { node: 'raw-unix' } },
   ],
   defaultServers: ['eventloop-unix', 'raw-unix'],
-  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
+  full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 50, messageSize: 64 },
   comparisons: [{ subject: 'eventloop-unix', baseline: 'raw-unix' }],
 }
@@ -205,7 +205,7 @@ export const bulk: Scenario = {
   metric: 'megabytesPerSecond',
   servers: [echo.eventloop, echo.raw, echo.pythonThreading],
   defaultServers: ['eventloop-stream', 'raw-net'],
-  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 4, messageSize: 1 << 20 },
+  full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 4, messageSize: 1 << 20 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 2, messageSize: 1 << 20 },
   comparisons: [{ subject: 'eventloop-stream', baseline: 'raw-net' }],
 }
@@ -219,7 +219,7 @@ export const idle: Scenario = {
   freshServerPerRound: true,
   servers: [echo.eventloop, echo.raw],
   defaultServers: ['eventloop-stream', 'raw-net'],
-  full: { rounds: 3, durationMs: 1_000, warmupMs: 0, connections: 10_000, messageSize: 1 },
+  full: { rounds: 5, durationMs: 1_000, warmupMs: 0, connections: 10_000, messageSize: 1 },
   smoke: { rounds: 1, durationMs: 1_000, warmupMs: 0, connections: 200, messageSize: 1 },
   comparisons: [{ subject: 'eventloop-stream', baseline: 'raw-net', target: 1.25 }],
   remarks: [
@@ -255,7 +255,7 @@ export const cpuBound: Scenario = {
     },
   ],
   defaultServers: ['eventloop-hash', 'thread-pool-hash', 'fork-pool-hash'],
-  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 16, messageSize: 15 },
+  full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 16, messageSize: 15 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 4, messageSize: 15 },
   comparisons: [
     { subject: 'thread-pool-hash', baseline: 'eventloop-hash', target: 1.6 },
