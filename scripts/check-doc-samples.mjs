@@ -12,6 +12,17 @@ import { fileURLToPath } from 'node:url'
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const out = join(root, '.cache/doc-samples')
 
+// Without the declarations, `paths` would fall back to dist/*.js and report that code instead.
+const unbuilt = readdirSync(join(root, 'packages')).filter(
+  (dir) =>
+    existsSync(join(root, 'packages', dir, 'package.json')) &&
+    !existsSync(join(root, 'packages', dir, 'dist/index.d.ts')),
+)
+if (unbuilt.length > 0) {
+  console.error(`not built: ${unbuilt.join(', ')}; run pnpm build first`)
+  process.exit(1)
+}
+
 function markdownFiles() {
   const files = [join(root, 'README.md')]
   for (const group of ['packages', 'apps']) {
