@@ -91,8 +91,8 @@ export const tcpPingPong: Scenario = {
   ],
   remarks: [
     "Python's echo is a recv/sendall loop in a thread per connection: a few microseconds of server CPU per " +
-      'round trip, as raw node:net. The raw-net / python-threading ratio is the most any Node server can ' +
-      'show against the >= 2x target on this workload.',
+      'round trip, as raw node:net. The raw-net / python-threading ratio is about what any Node server ' +
+      'can show against the >= 2x target on this workload.',
   ],
 }
 
@@ -147,7 +147,7 @@ export const tcpConnect: Scenario = {
     { subject: 'fork-per-request-line', baseline: 'python-forking-line' },
   ],
   remarks: [
-    'The raw-net-line / python-threading-line ratio is the most any Node server can show against the >= 3x ' +
+    'The raw-net-line / python-threading-line ratio is about what any Node server can show against the >= 3x ' +
       'target. Per connection the framework also allocates its handler, reader, writer and promises: more ' +
       'garbage collection than raw node:net (see --profile).',
   ],
