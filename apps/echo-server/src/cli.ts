@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       // Exit now rather than when the last handle lets go: a socket still flushing to a client that
       // does not read could hold the process for closeTimeout after the drain was declared over.
       process.stdout.write(
-        `echo: stopped: ${connections} connection(s) and ${datagrams} datagram(s) served, ${bytes} byte(s) echoed, ${idleClosed} closed idle, ${aborted} cut short at the drain timeout, ${refused.sourcePort + refused.rateLimited} datagram(s) refused\n`,
+        `echo: stopped: ${connections} connection(s) and ${datagrams} datagram(s) served, ${echo.mode === 'thread' || echo.mode === 'fork' ? 'bytes counted in the workers' : `${bytes} byte(s) echoed`}, ${idleClosed} closed idle, ${aborted} cut short at the drain timeout, ${refused.sourcePort + refused.rateLimited} datagram(s) refused\n`,
         () => process.exit(0),
       )
     },

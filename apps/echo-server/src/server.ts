@@ -1,4 +1,15 @@
-import { type BaseServer, formatAddress, type InetAddress } from '@socketserver/core'
+import { type BaseServer, channels, formatAddress, type InetAddress } from '@socketserver/core'
+import {
+  DEFAULT_CHILD_ENV_KEYS,
+  ForkingTCPServer,
+  ForkingUDPServer,
+  ForkingUnixDatagramServer,
+  ForkingUnixStreamServer,
+  ThreadingTCPServer,
+  ThreadingUDPServer,
+  ThreadingUnixDatagramServer,
+  ThreadingUnixStreamServer,
+} from '@socketserver/socketserver'
 import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
 import { EventLoopUDPServer, ReflectionGuard, UDPServer } from '@socketserver/transport-udp'
 import {
@@ -13,6 +24,7 @@ import {
   createEchoStats,
   type EchoStats,
 } from './echo-handler.js'
+import { IDLE_TIMEOUT_ENV, PooledDatagramEchoHandler, PooledEchoHandler } from './pooled-handlers.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 /** RFC 862 says port 7; that needs root, so the demo uses 7007. */
@@ -51,7 +63,24 @@ export const ECHO_MODES = {
     unix: UnixStreamServer,
     'unix-dgram': UnixDatagramServer,
   },
+  thread: {
+    summary: 'a pool of worker threads, one per core, each serving many connections',
+    tcp: ThreadingTCPServer,
+    udp: ThreadingUDPServer,
+    unix: ThreadingUnixStreamServer,
+    'unix-dgram': ThreadingUnixDatagramServer,
+  },
+  fork: {
+    summary: 'a pool of child processes, one per core, each serving many connections',
+    tcp: ForkingTCPServer,
+    udp: ForkingUDPServer,
+    unix: ForkingUnixStreamServer,
+    'unix-dgram': ForkingUnixDatagramServer,
+  },
 } satisfies Record<string, { summary: string } & Record<Transport, ServerClass>>
+
+/** Modes whose handlers run in other threads or processes: they load them from pooled-handlers. */
+const POOLED: ReadonlySet<string> = new Set(['thread', 'fork'])
 
 export type EchoMode = keyof typeof ECHO_MODES
 
@@ -131,8 +160,19 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   if (!isEchoMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   if (specs.length === 0) throw new TypeError('at least one listener is needed')
   const stats = createEchoStats()
-  const StreamEcho = createEchoHandler({ idleTimeout, stats })
-  const DatagramEcho = createDatagramEchoHandler({ stats })
+  const pooled = POOLED.has(mode)
+  const StreamEcho = pooled ? PooledEchoHandler : createEchoHandler({ idleTimeout, stats })
+  const DatagramEcho = pooled ? PooledDatagramEchoHandler : createDatagramEchoHandler({ stats })
+  // Workers and children load the handlers from their own module and get the idle timeout through
+  // the environment (threads copy process.env; children get only what `env` names).
+  const idleEnv = String(idleTimeout ?? 0)
+  if (pooled) process.env[IDLE_TIMEOUT_ENV] = idleEnv
+  const poolOptions = pooled
+    ? {
+        handlerModule: new URL('./pooled-handlers.js', import.meta.url).href,
+        env: { ...pickEnv(DEFAULT_CHILD_ENV_KEYS), [IDLE_TIMEOUT_ENV]: idleEnv },
+      }
+    : {}
   const udpGuard = new ReflectionGuard({ rate: 100, burst: 200, ...udpRateLimit })
   const listeners: EchoListener[] = []
   try {
@@ -143,7 +183,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       const server = await Server.create(
         'path' in spec ? spec.path : { host: spec.host, port: spec.port },
         datagram ? DatagramEcho : StreamEcho,
-        { requestQueueSize: backlog },
+        { requestQueueSize: backlog, ...poolOptions },
       )
       const address = server.serverAddress as InetAddress | string
       listeners.push({
@@ -158,12 +198,22 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     throw error
   }
   const servers = listeners.map((l) => l.server)
+  // Handlers in other threads or processes count nothing here: count requests as they are handed off.
+  const countHandOff = ({ server }: { server: unknown }) => {
+    const listener = listeners.find((l) => l.server === server)
+    if (!listener) return
+    if (listener.transport === 'udp' || listener.transport === 'unix-dgram') stats.datagrams++
+    else stats.connections++
+  }
+  const onStart = countHandOff as (message: unknown) => void
+  if (pooled) channels.requestStart.subscribe(onStart)
   const serving = Promise.all(servers.map((server) => server.serveForever({ pollInterval }))).then(() => {})
   serving.catch(() => {}) // the caller sees it through `serving`; never an unhandled rejection
 
   const shutdownGracefully = async ({ timeout = DEFAULT_DRAIN_TIMEOUT } = {}) => {
     const results = await Promise.all(servers.map((server) => server.shutdownGracefully({ timeout })))
     await serving.catch(() => {})
+    if (pooled) channels.requestStart.unsubscribe(onStart)
     return { aborted: results.reduce((sum, r) => sum + r.aborted, 0) }
   }
   const close = async () => {
@@ -197,4 +247,10 @@ function guarded(Base: typeof UDPServer, guard: ReflectionGuard): ServerClass {
       return guard.allows(clientAddress)
     }
   }
+}
+
+function pickEnv(keys: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    keys.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key]!]])),
+  )
 }

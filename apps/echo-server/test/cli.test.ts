@@ -30,7 +30,7 @@ describe('echo-server CLI arguments', () => {
     [['--port', 'abc'], /--port must be an integer/],
     [['--port', '70000'], /--port must be an integer from 0 to 65535/],
     [['--port'], /--port/],
-    [['--mode', 'thread'], /--mode must be one of event-loop, sequential/],
+    [['--mode', 'threads'], /--mode must be one of event-loop, sequential, thread, fork/],
     [['--idle-timeout', '-5'], /--idle-timeout/],
     [['--drain-timeout', '1.5'], /--drain-timeout must be an integer/],
     [['extra'], /unexpected argument 'extra'/i],
