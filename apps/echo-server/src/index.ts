@@ -6,7 +6,6 @@ export {
   type EchoStats,
 } from './echo-handler.js'
 export {
-  DEFAULT_BACKLOG,
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_HOST,
   DEFAULT_IDLE_TIMEOUT,

@@ -31,15 +31,12 @@ export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 7007
 export const DEFAULT_IDLE_TIMEOUT = 300_000
 export const DEFAULT_DRAIN_TIMEOUT = 10_000
-/** Node's own default backlog; Python's 5 makes a burst of connects wait for SYN retries. */
-export const DEFAULT_BACKLOG = 511
 
 export type Transport = 'tcp' | 'udp' | 'unix' | 'unix-dgram'
 
 // Any server class of ours: `create(address, Handler, options)` resolving with a listening server.
 type ServerClass = {
   create(address: any, Handler: any, options?: any): Promise<BaseServer<any, any, any>>
-  // biome-ignore lint/suspicious/noExplicitAny: mixin constructors take any[]
 } & (abstract new (
   ...args: any[]
 ) => BaseServer<any, any, any>)
@@ -113,7 +110,7 @@ export interface EchoServerOptions {
   mode?: EchoMode
   /** Close a connection that sends nothing for this long, in ms; `0` or `null` never. Default: `300000`. */
   idleTimeout?: number | null
-  /** Listen backlog. Default: `511`. */
+  /** Listen backlog. Default: core's `requestQueueSize` (511). */
   backlog?: number
   /**
    * UDP echo answers per source address: `rate` per second after a `burst`, and never to the
@@ -153,7 +150,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     listeners: specs = [{ transport: 'tcp', host, port }],
     mode = 'event-loop',
     idleTimeout = DEFAULT_IDLE_TIMEOUT,
-    backlog = DEFAULT_BACKLOG,
+    backlog,
     pollInterval,
     udpRateLimit = {},
   } = options
@@ -183,7 +180,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       const server = await Server.create(
         'path' in spec ? spec.path : { host: spec.host, port: spec.port },
         datagram ? DatagramEcho : StreamEcho,
-        { requestQueueSize: backlog, ...poolOptions },
+        { ...(backlog === undefined ? {} : { requestQueueSize: backlog }), ...poolOptions },
       )
       const address = server.serverAddress as InetAddress | string
       listeners.push({

@@ -171,7 +171,7 @@ async function bindPair(
 ): Promise<[TimeTCPServer, GuardedUDPServer]> {
   for (let attempt = 1; ; attempt++) {
     // Node's default backlog: Python's 5 makes a burst of connects wait for SYN retries.
-    const tcp = await TimeTCPServer.create({ host, port }, Tcp, { requestQueueSize: 511 })
+    const tcp = await TimeTCPServer.create({ host, port }, Tcp)
     try {
       return [tcp, await GuardedUDPServer.create({ host, port: tcp.serverAddress.port }, Udp, udpOptions)]
     } catch (error) {
