@@ -118,7 +118,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
   let values: Record<string, string | boolean | undefined>
   try {
     ;({ values } = parseArgs({
-      args: argv,
+      // `pnpm bench -- --rounds 3` hands the `--` on: drop it, so both spellings work.
+      args: argv[0] === '--' ? argv.slice(1) : argv,
       strict: true,
       allowPositionals: false,
       options: {

@@ -223,6 +223,10 @@ describe('bench harness', () => {
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/^Usage: /)
     expect(help.stdout).toContain('--connections')
+    // `pnpm bench -- --help` passes the `--` through to the CLI.
+    const throughPnpm = await bench(['--', '--help'])
+    expect(throughPnpm.code).toBe(0)
+    expect(throughPnpm.stdout).toMatch(/^Usage: /)
     const bad = await bench(['--rounds', 'many'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('--rounds')
