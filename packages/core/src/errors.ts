@@ -84,10 +84,22 @@ export class QueueFullError extends SocketServerError {
   }
 }
 
-/** A read or write waited longer than the handler's `timeout`. */
+/** Which deadline expired: one read, one write, the connection's idle time, or the whole request. */
+export type TimeoutOperation = 'read' | 'write' | 'idle' | 'request'
+
+/**
+ * A read or write waited longer than the handler's `timeout`, or a connection passed its
+ * `idleTimeout` (nothing sent or received) or its `requestTimeout` (the whole request).
+ */
 export class SocketTimeoutError extends SocketServerError {
-  constructor(operation: 'read' | 'write', ms: number) {
+  /** Which deadline expired. */
+  readonly operation: TimeoutOperation
+  /** The deadline, in ms. */
+  readonly ms: number
+  constructor(operation: TimeoutOperation, ms: number) {
     super('SOCKSRV_TIMEOUT', `${operation} timed out after ${ms} ms`)
+    this.operation = operation
+    this.ms = ms
   }
 }
 

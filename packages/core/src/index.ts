@@ -22,6 +22,7 @@ export {
   SocketPathTooLongError,
   SocketServerError,
   SocketTimeoutError,
+  type TimeoutOperation,
   WorkerExitedError,
 } from './errors.js'
 export {

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { BaseRequestHandler } from '@socketserver/core'
+import { BaseRequestHandler, SocketTimeoutError } from '@socketserver/core'
 import { SocketReader } from './socket-reader.js'
 import { SocketWriter } from './socket-writer.js'
 
@@ -23,15 +23,32 @@ export class StreamRequestHandler<ClientAddress = unknown, Server = unknown> ext
   maxReadSize = 16 * 1024 * 1024
   /** Largest piece `wfile.write()` hands the socket at once, in bytes. Default: `65536`. */
   writeChunkSize = 65_536
+  /**
+   * Destroys the connection once nothing has been received or sent for this long, in ms (Netty's
+   * `IdleStateHandler` all-idle); a read or write waiting then rejects with `SocketTimeoutError`
+   * (`operation: 'idle'`). Unlike `timeout`, it also ends a handler that is not reading. `null`: never.
+   * Default: `null`.
+   */
+  idleTimeout: number | null = null
+  /**
+   * Destroys the connection once the request has run this long in all, in ms, however busy it is
+   * (a client trickling a byte a second never trips `timeout` or `idleTimeout`); a read or write
+   * waiting then rejects with `SocketTimeoutError` (`operation: 'request'`). `null`: never. Default: `null`.
+   */
+  requestTimeout: number | null = null
 
   /** The connection (Python's `connection`): the request socket. */
   connection!: Socket
   rfile!: SocketReader
   wfile!: SocketWriter
+  #deadlines: (() => void) | undefined
 
   override setup(): void {
     this.connection = this.request
     if (this.disableNagleAlgorithm) this.connection.setNoDelay(true)
+    if (this.idleTimeout !== null || this.requestTimeout !== null) {
+      this.#deadlines = armDeadlines(this.connection, this.idleTimeout, this.requestTimeout)
+    }
     this.rfile = new SocketReader(this.connection, {
       timeout: this.timeout,
       maxLineLength: this.maxLineLength,
@@ -42,7 +59,41 @@ export class StreamRequestHandler<ClientAddress = unknown, Server = unknown> ext
 
   /** Releases `rfile` and `wfile`; the server then shuts the connection down, flushing what was written. */
   override finish(): void {
+    this.#deadlines?.()
     this.wfile?.close()
     this.rfile?.close()
+  }
+}
+
+/**
+ * Arms the idle and total deadlines on a connection; returns the function that disarms them.
+ * Expiry destroys the socket with the `SocketTimeoutError`, which is how a waiting read or write
+ * learns of it. A `net.Socket` has its own idle timer, refreshed by every read and write;
+ * a socket-like stream without one (a thread pool's proxy) is watched through its `'data'` events.
+ */
+function armDeadlines(socket: Socket, idleMs: number | null, requestMs: number | null): () => void {
+  const expire = (operation: 'idle' | 'request', ms: number) => () => {
+    if (!socket.destroyed) socket.destroy(new SocketTimeoutError(operation, ms))
+  }
+  let requestTimer: NodeJS.Timeout | undefined
+  if (requestMs !== null) requestTimer = setTimeout(expire('request', requestMs), requestMs)
+  if (idleMs === null) return () => clearTimeout(requestTimer)
+  const onIdle = expire('idle', idleMs)
+  if (typeof socket.setTimeout === 'function') {
+    socket.setTimeout(idleMs)
+    socket.on('timeout', onIdle)
+    return () => {
+      clearTimeout(requestTimer)
+      socket.off('timeout', onIdle)
+      socket.setTimeout(0)
+    }
+  }
+  const idleTimer = setTimeout(onIdle, idleMs)
+  const refresh = () => idleTimer.refresh()
+  socket.on('data', refresh)
+  return () => {
+    clearTimeout(requestTimer)
+    clearTimeout(idleTimer)
+    socket.off('data', refresh)
   }
 }
