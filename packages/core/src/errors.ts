@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'SOCKSRV_HANDLER_TIMEOUT'
   | 'SOCKSRV_HANDLER_MODULE'
   | 'SOCKSRV_DATAGRAM_TOO_LARGE'
+  | 'SOCKSRV_ACCESS_DENIED'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -258,4 +259,24 @@ export function formatAddress(address: unknown): string {
     return host.includes(':') ? `[${host}]:${a.port}` : `${host}:${a.port}`
   }
   return String(address)
+}
+
+/**
+ * A request refused by a server's `accessControl`: its address is in `deny` or not in `allow`
+ * (`rule` says which list), or it already has `maxConnectionsPerAddress` requests open (`'limit'`).
+ */
+export class AccessDeniedError extends SocketServerError {
+  readonly address: string
+  readonly rule: 'deny' | 'allow' | 'limit'
+  constructor(address: string, rule: 'deny' | 'allow' | 'limit', limit?: number) {
+    const why =
+      rule === 'limit'
+        ? `it already has ${limit} requests open (maxConnectionsPerAddress)`
+        : rule === 'deny'
+          ? 'it is in the deny list'
+          : 'it is not in the allow list'
+    super('SOCKSRV_ACCESS_DENIED', `request from ${address || 'a Unix client'} refused: ${why}`)
+    this.address = address
+    this.rule = rule
+  }
 }

@@ -1,6 +1,13 @@
+export {
+  AccessControl,
+  type AccessControlCounters,
+  type AccessControlOptions,
+  accessControl,
+} from './access-control.js'
 export { type ChannelName, channels } from './channels.js'
 export { limitPacket, type OversizedPacketPolicy, type PacketLimits } from './datagram-limit.js'
 export {
+  AccessDeniedError,
   AlreadyServingError,
   BindError,
   ConnectionClosedError,

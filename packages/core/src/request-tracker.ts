@@ -12,6 +12,10 @@ export class RequestTracker<R> {
     return this.#active.keys()
   }
 
+  has(request: R): boolean {
+    return this.#active.has(request)
+  }
+
   add(request: R): void {
     this.#active.set(request, (this.#active.get(request) ?? 0) + 1)
   }

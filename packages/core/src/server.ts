@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { AccessControl, type AccessControlOptions } from './access-control.js'
 import { channels } from './channels.js'
 import {
   AlreadyServingError,
@@ -30,6 +31,12 @@ export interface BaseServerOptions {
   requestQueueSize?: number
   /** Requests received but not yet taken by the serve loop; past this, new ones are dropped. Default: `1024`. */
   maxQueuedRequests?: number
+  /**
+   * Allow and deny lists (CIDR) and a per-address limit of requests at once, checked before
+   * `verifyRequest()`; a refused request is shut down unprocessed and published on
+   * `socketserver:request:dropped` with an `AccessDeniedError`. Default: `undefined` (everyone).
+   */
+  accessControl?: AccessControl | AccessControlOptions
 }
 
 export interface ServeForeverOptions {
@@ -77,6 +84,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   readonly #gaveUp = new Promise<void>((resolve) => (this.#giveUpWaiting = resolve))
   // A request the one-at-a-time loop was running when shutdown() stopped it; the next loop waits for it.
   #unfinished: Promise<void> | undefined
+  #accessControl: AccessControl | undefined
 
   constructor(
     serverAddress: ServerAddress,
@@ -139,6 +147,16 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     for (const [key, value] of Object.entries(this.#options)) {
       if (value !== undefined) (this as Record<string, unknown>)[key] = value
     }
+  }
+
+  /** The `accessControl` option as an `AccessControl` (its `refused` counters, `connectionsFrom()`). */
+  get accessControl(): AccessControl | undefined {
+    return this.#accessControl
+  }
+
+  set accessControl(value: AccessControl | AccessControlOptions | undefined) {
+    this.#accessControl =
+      value === undefined || value instanceof AccessControl ? value : new AccessControl(value)
   }
 
   /** Whether `serverClose()` has been called. */
@@ -335,6 +353,14 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   }
 
   #verifyAndProcess([request, clientAddress]: [Request, ClientAddress]): Promise<void> | undefined {
+    const refusal = this.#accessControl?.admit(request, clientAddress)
+    if (refusal) {
+      if (channels.requestDropped.hasSubscribers) {
+        channels.requestDropped.publish({ server: this, request, clientAddress, reason: refusal })
+      }
+      this.#shutdownQuietly(request)
+      return undefined
+    }
     let verified: boolean | Promise<boolean>
     try {
       verified = this.verifyRequest(request, clientAddress)
@@ -354,7 +380,9 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   }
 
   #process(request: Request, clientAddress: ClientAddress, verified: boolean): Promise<void> | undefined {
+    const access = this.#accessControl
     if (!verified) {
+      access?.release(request)
       if (channels.requestDropped.hasSubscribers) {
         channels.requestDropped.publish({ server: this, request, clientAddress, reason: 'verifyRequest' })
       }
@@ -365,6 +393,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
       channels.requestStart.publish({ server: this, request, clientAddress })
     }
     const fail = async (error: unknown) => {
+      access?.release(request)
       await this.reportError(request, clientAddress, error)
       this.#shutdownQuietly(request)
     }
@@ -374,7 +403,17 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     } catch (error) {
       return fail(error)
     }
-    return processed ? Promise.resolve(processed).catch(fail) : undefined
+    if (!access) return processed ? Promise.resolve(processed).catch(fail) : undefined
+    // Tracked requests are released when their processing settles (trackRequest); one handed off
+    // untracked (daemon threads) is released once handed off.
+    const handedOff = () => {
+      if (!this.#active.has(request)) access.release(request)
+    }
+    if (!processed) {
+      handedOff()
+      return undefined
+    }
+    return Promise.resolve(processed).then(handedOff, fail)
   }
 
   // --- what concurrency modes build on ------------------------------------------------------------
@@ -389,6 +428,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     const start = channels.requestEnd.hasSubscribers ? performance.now() : 0
     const done = () => {
       this.#active.delete(request)
+      if (this.#accessControl && !this.#active.has(request)) this.#accessControl.release(request)
       if (channels.requestEnd.hasSubscribers) {
         channels.requestEnd.publish({
           server: this,

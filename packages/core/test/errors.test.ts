@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import * as core from '@socketserver/core'
 import {
+  AccessDeniedError,
   AlreadyServingError,
   BindError,
   ConnectionClosedError,
@@ -34,6 +35,7 @@ const cases: Array<[SocketServerError, string, string]> = [
   [new LineTooLongError(1024), 'LineTooLongError', 'SOCKSRV_LINE_TOO_LONG'],
   [new FrameTooLargeError(5000, 4096), 'FrameTooLargeError', 'SOCKSRV_FRAME_TOO_LARGE'],
   [new ReadLimitError(100), 'ReadLimitError', 'SOCKSRV_READ_LIMIT'],
+  [new AccessDeniedError('10.0.0.1', 'deny'), 'AccessDeniedError', 'SOCKSRV_ACCESS_DENIED'],
 ]
 
 describe('error classes', () => {
