@@ -1,6 +1,6 @@
 import { type BaseServer, channels, formatAddress, type InetAddress } from '@socketserver/core'
 import {
-  DEFAULT_CHILD_ENV_KEYS,
+  defaultChildEnv,
   ForkingTCPServer,
   ForkingUDPServer,
   ForkingUnixDatagramServer,
@@ -167,7 +167,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   const poolOptions = pooled
     ? {
         handlerModule: new URL('./pooled-handlers.js', import.meta.url).href,
-        env: { ...pickEnv(DEFAULT_CHILD_ENV_KEYS), [IDLE_TIMEOUT_ENV]: idleEnv },
+        env: { ...defaultChildEnv(), [IDLE_TIMEOUT_ENV]: idleEnv },
       }
     : {}
   const udpGuard = new ReflectionGuard({ rate: 100, burst: 200, ...udpRateLimit })
@@ -244,10 +244,4 @@ function guarded(Base: typeof UDPServer, guard: ReflectionGuard): ServerClass {
       return guard.allows(clientAddress)
     }
   }
-}
-
-function pickEnv(keys: readonly string[]): Record<string, string> {
-  return Object.fromEntries(
-    keys.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key]!]])),
-  )
 }

@@ -30,6 +30,7 @@ export const DEFAULT_CHILD_ENV_KEYS = [
   'SYSTEMROOT',
 ] as const
 
+/** The children's default environment: the `DEFAULT_CHILD_ENV_KEYS` the parent has. Spread it to add your own. */
 export function defaultChildEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const key of DEFAULT_CHILD_ENV_KEYS) if (process.env[key] !== undefined) env[key] = process.env[key]

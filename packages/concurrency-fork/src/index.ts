@@ -1,4 +1,4 @@
-export { DEFAULT_CHILD_ENV_KEYS } from './forked-child.js'
+export { DEFAULT_CHILD_ENV_KEYS, defaultChildEnv } from './forked-child.js'
 export {
   ForkingMixIn,
   type ForkingServer,
