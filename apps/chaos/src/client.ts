@@ -14,12 +14,16 @@ export interface Exchange {
 
 /**
  * One request on a new connection: connects, sends `line`, and reads until the server closes
- * (`untilClose`) or until one full line arrived; every step bounded by `timeoutMs`.
+ * (`untilClose`), until one full line arrived, or until `untilBytes` arrived; bounded by `timeoutMs`.
  */
 export function exchange(
   target: { host?: string; port?: number; path?: string },
   line: string,
-  { timeoutMs = 5_000, untilClose = true }: { timeoutMs?: number; untilClose?: boolean } = {},
+  {
+    timeoutMs = 5_000,
+    untilClose = true,
+    untilBytes,
+  }: { timeoutMs?: number; untilClose?: boolean; untilBytes?: number } = {},
 ): Promise<Exchange> {
   const start = performance.now()
   return new Promise((resolve) => {
@@ -41,7 +45,9 @@ export function exchange(
     socket.on('connect', () => socket.write(line))
     socket.on('data', (chunk: string) => {
       data += chunk
-      if (!untilClose && data.includes('\n')) done('answered')
+      if (untilBytes !== undefined ? data.length >= untilBytes : !untilClose && data.includes('\n')) {
+        done('answered')
+      }
     })
     socket.on('end', () => done(data.length > 0 ? 'answered' : 'closed'))
     socket.on('close', () => done(data.length > 0 ? 'answered' : 'closed'))

@@ -77,6 +77,11 @@ export function memory(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 }
 }
 
+/** Bytes `pid` has read so far through system calls (sockets included): `rchar` of /proc/<pid>/io. */
+export function bytesRead(pid: number): number {
+  return Number(/^rchar:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0)
+}
+
 /** Open descriptors of `pid`. */
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length

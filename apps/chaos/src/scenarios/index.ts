@@ -1,4 +1,7 @@
 import type { Scenario } from '../scenario.js'
 import { handlerFailures } from './s01-handler-failures.js'
+import { slowReader } from './s02-slow-reader.js'
+import { slowloris } from './s03-slowloris.js'
+import { oversized } from './s04-oversized.js'
 
-export const scenarios: Scenario[] = [handlerFailures]
+export const scenarios: Scenario[] = [handlerFailures, slowReader, slowloris, oversized]
