@@ -1,4 +1,5 @@
 import dgram from 'node:dgram'
+import { messageClient } from './client.js'
 import type { ComplianceClient, HandlerIO, SuiteHandler } from './types.js'
 
 /** What a datagram request's reply socket needs: `dgram.Socket#send`. */
@@ -49,33 +50,16 @@ export async function connectDatagram({
       resolve()
     })
   })
-  const datagrams: Buffer[] = []
-  let wake: (() => void) | undefined
-  let closed = false
   socket.on('error', () => {}) // e.g. ICMP port unreachable after the server closed
-  socket.on('message', (data: Buffer) => {
-    datagrams.push(data)
-    const w = wake
-    wake = undefined
-    w?.()
-  })
-  return {
-    socket,
-    send(data) {
-      return new Promise((resolve, reject) =>
-        socket.send(typeof data === 'string' ? Buffer.from(data) : data, port, host, (error) =>
-          error ? reject(error) : resolve(),
+  const client = await messageClient((deliver) => {
+    socket.on('message', deliver)
+    return {
+      send: (data) =>
+        new Promise((resolve, reject) =>
+          socket.send(data, port, host, (error) => (error ? reject(error) : resolve())),
         ),
-      )
-    },
-    async receive() {
-      while (datagrams.length === 0) await new Promise<void>((resolve) => (wake = resolve))
-      return datagrams.shift()!
-    },
-    async close() {
-      if (closed) return
-      closed = true
-      await new Promise<void>((resolve) => socket.close(() => resolve()))
-    },
-  }
+      close: () => new Promise((resolve) => socket.close(() => resolve())),
+    }
+  })
+  return { ...client, socket }
 }

@@ -1,12 +1,21 @@
-export { receiveAll, receiveLine } from './client.js'
+export { type MessageSocket, messageClient, receiveAll, receiveLine } from './client.js'
 export { connectDatagram, type DatagramClient, datagramIO } from './datagram.js'
+export {
+  defineSuiteHandlers,
+  messageIO,
+  type SuiteHandlerClass,
+  type SuiteHandlerContext,
+  type SuiteHandlers,
+} from './handlers.js'
 export { Harness } from './harness.js'
+export { COMPLIANCE_REPORT_ENV } from './report.js'
 export { serverComplianceTests, TEST_STR } from './server-suite.js'
 export { connectStream, type StreamClient, streamIO } from './stream.js'
 export type {
   AnyServer,
   ComplianceClient,
   HandlerIO,
+  RemoteSetup,
   ServerClass,
   ServerComplianceSetup,
   SuiteHandler,

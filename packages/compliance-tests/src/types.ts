@@ -60,9 +60,9 @@ export interface ServerComplianceSetup<S extends AnyServer = AnyServer> {
   invalidAddresses?: unknown[]
   /** Connects a new client to `server`; rejects when the server does not accept it (stream). */
   connect(server: S): Promise<ComplianceClient>
-  /** How the suite's handlers read and write messages. */
-  io: HandlerIO
-  /** The class the suite's handlers extend. Default: core's `BaseRequestHandler`. */
+  /** How the suite's handlers read and write messages. Required unless `remote` is set. */
+  io?: HandlerIO
+  /** The class the suite's handlers extend. Default: core's `BaseRequestHandler`. Ignored when `remote` is set. */
   HandlerBase?: new (
     request: any,
     clientAddress: any,
@@ -78,4 +78,26 @@ export interface ServerComplianceSetup<S extends AnyServer = AnyServer> {
   bindLeakIterations?: number
   /** Longest one test may run, in ms. Default: `20000`. */
   testTimeout?: number
+  /**
+   * Remote-handler mode, for servers that run handlers in worker threads or child processes
+   * (`ThreadingMixIn`, `ForkingMixIn`): the suite creates every server with the handler's module
+   * and export name (`{ handlerModule, handlerExport }`) plus `options`, the handlers read and write
+   * with `messageIO`, and what they do reaches the test over a socket named by the environment
+   * variable `COMPLIANCE_REPORT_ENV`. Default: handlers run in process.
+   */
+  remote?: RemoteSetup
+}
+
+/** How the suite builds servers whose handlers live in a module (`setup.remote`). */
+export interface RemoteSetup {
+  /**
+   * More options for every server the suite creates (e.g. `{ threads: 2 }`); a function is called
+   * for each server, after the suite set `COMPLIANCE_REPORT_ENV` for the test. Default: none.
+   */
+  options?: Record<string, unknown> | (() => Record<string, unknown>)
+  /**
+   * The module the workers import the handlers from, as a URL or absolute path. Default: the
+   * package's built `@socketserver/compliance-tests/handlers` (`dist/handlers.js`).
+   */
+  handlerModule?: string | URL
 }
