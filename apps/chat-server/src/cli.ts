@@ -27,6 +27,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       ircPort: options.ircPort,
       mode: options.mode,
       bus: options.bus,
+      redisPrefix: options.redisPrefix,
       workers: options.workers,
       limits: {
         maxLineLength: options.maxLineLength,

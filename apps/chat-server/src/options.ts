@@ -19,6 +19,7 @@ export interface CliOptions {
   ircPort: number | null
   mode: ChatMode
   bus: string
+  redisPrefix: string | undefined
   workers: number | undefined
   maxLineLength: number
   messageRate: number
@@ -49,6 +50,7 @@ ${modeList}
   --bus <memory|redis://host:port>
                            Where the shared state lives; chat servers on one Redis are one chat.
                            Default: memory
+  --redis-prefix <text>    Prefix of the chat's Redis keys and channel. Default: chat:
   --workers <n>            Threads or processes in the thread and fork modes. Default: one per core
   --max-line <bytes>       Longest line a client may send. Default: ${DEFAULT_LIMITS.maxLineLength}
   --rate <lines/s>         Lines a client may send per second (burst ${DEFAULT_LIMITS.messageBurst}). Default: ${DEFAULT_LIMITS.messageRate}
@@ -77,6 +79,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         'irc-port': { type: 'string' },
         mode: { type: 'string' },
         bus: { type: 'string' },
+        'redis-prefix': { type: 'string' },
         workers: { type: 'string' },
         'max-line': { type: 'string' },
         rate: { type: 'string' },
@@ -111,6 +114,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
         : integer('--irc-port', values['irc-port'], DEFAULT_IRC_PORT, 65535),
     mode,
     bus,
+    redisPrefix: values['redis-prefix'] as string | undefined,
     workers: values.workers === undefined ? undefined : integer('--workers', values.workers, 1, 256, 1),
     maxLineLength: integer('--max-line', values['max-line'], DEFAULT_LIMITS.maxLineLength, 1 << 24, 16),
     messageRate: integer('--rate', values.rate, DEFAULT_LIMITS.messageRate, 1_000_000, 1),

@@ -10,10 +10,13 @@ import { ChatNode } from './node.js'
 export const BUS_ENV = 'SOCKETSERVER_CHAT_BUS'
 export const LIMITS_ENV = 'SOCKETSERVER_CHAT_LIMITS'
 export const SERVER_NAME_ENV = 'SOCKETSERVER_CHAT_NAME'
+export const REDIS_PREFIX_ENV = 'SOCKETSERVER_CHAT_REDIS_PREFIX'
 
 let node: Promise<ChatNode> | undefined
 const chatNode = () => {
-  node ??= connectBus(process.env[BUS_ENV] ?? 'memory').then((bus) => new ChatNode(bus))
+  node ??= connectBus(process.env[BUS_ENV] ?? 'memory', { prefix: process.env[REDIS_PREFIX_ENV] }).then(
+    (bus) => new ChatNode(bus),
+  )
   return node
 }
 

@@ -8,7 +8,14 @@ import { type ChatHub, connectBus, startChatHub } from './bus/index.js'
 import { type ChatLimits, type ChatStats, createChatStats } from './handler.js'
 import { type ChatHandlers, createChatHandlers } from './handlers.js'
 import { ChatNode } from './node.js'
-import { BUS_ENV, LIMITS_ENV, SERVER_NAME_ENV } from './pooled-handlers.js'
+import {
+  BUS_ENV,
+  LIMITS_ENV,
+  PooledIrcChatHandler,
+  PooledLineChatHandler,
+  REDIS_PREFIX_ENV,
+  SERVER_NAME_ENV,
+} from './pooled-handlers.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 /** The line protocol's port. */
@@ -133,9 +140,9 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
         [BUS_ENV]: busSpec,
         [LIMITS_ENV]: JSON.stringify(limits),
         ...(serverName && { [SERVER_NAME_ENV]: serverName }),
+        ...(redisPrefix && { [REDIS_PREFIX_ENV]: redisPrefix }),
       }
       Object.assign(process.env, env) // worker threads copy process.env when they start
-      const { PooledLineChatHandler, PooledIrcChatHandler } = await import('./pooled-handlers.js')
       handlers = {
         LineHandler: PooledLineChatHandler,
         IrcHandler: PooledIrcChatHandler,
