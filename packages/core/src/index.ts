@@ -41,7 +41,7 @@ export {
 export { BaseRequestHandler, type RequestHandler, type RequestHandlerClass, runHandler } from './handler.js'
 export { HANDLER_WORKER_MARK, isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
-export { reportListenerError } from './listener-errors.js'
+export { reportListenerError, watchDescriptors } from './listener-errors.js'
 export { RequestQueue } from './request-queue.js'
 export { RequestTracker } from './request-tracker.js'
 export {

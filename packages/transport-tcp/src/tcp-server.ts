@@ -13,6 +13,7 @@ import {
   reportListenerError,
   reusePortSupport,
   toInetAddress,
+  watchDescriptors,
 } from '@socketserver/core'
 
 export interface TCPServerOptions extends BaseServerOptions, EventLoopServerOptions {
@@ -42,6 +43,7 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
    * on with no byte read in this process. Read once, at bind.
    */
   protected pauseOnAccept = false
+  #stopWatch: (() => void) | undefined
 
   constructor(
     serverAddress: InetAddressInput,
@@ -86,6 +88,8 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     }
     // Accept errors (EMFILE, ENFILE, ...) must not crash the process: report them, keep listening.
     server.on('error', (error) => reportListenerError(this, error))
+    // EMFILE on accept never reaches that handler (libuv drops the connections): watch for it.
+    this.#stopWatch = watchDescriptors(this)
     const bound = server.address() as net.AddressInfo
     this.serverAddress = { address: bound.address, port: bound.port, family: bound.family as 'IPv4' | 'IPv6' }
     this.addressFamily = this.serverAddress.family
@@ -127,6 +131,7 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
   }
 
   protected override closeListener(): void {
+    this.#stopWatch?.()
     // close() stops accepting at once; its callback would wait for every open connection.
     if (this.socket?.listening) this.socket.close()
   }

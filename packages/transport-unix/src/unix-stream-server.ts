@@ -8,6 +8,7 @@ import {
   type RequestHandlerClass,
   reportListenerError,
   SocketServerError,
+  watchDescriptors,
 } from '@socketserver/core'
 import { checkSocketMode, type UnixServerOptions } from './options.js'
 import { checkUnixPath, isAbstractName } from './path.js'
@@ -55,6 +56,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
    * on with no byte read in this process. Read once, at bind.
    */
   protected pauseOnAccept = false
+  #stopWatch: (() => void) | undefined
   #file: SocketFileIdentity | undefined
 
   constructor(
@@ -109,6 +111,8 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     }
     // Accept errors (EMFILE, ENFILE, ...) must not crash the process: report them, keep listening.
     server.on('error', (error) => reportListenerError(this, error))
+    // EMFILE on accept never reaches that handler (libuv drops the connections): watch for it.
+    this.#stopWatch = watchDescriptors(this)
   }
 
   /** Node's `listen()` binds and listens in one call, so `serverBind()` did both; nothing is left to do. */
@@ -140,6 +144,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
 
   /** Stops accepting, then removes the socket file if `serverAddress` still names the one bound here. */
   protected override async closeListener(): Promise<void> {
+    this.#stopWatch?.()
     // close() stops accepting at once; its callback would wait for every open connection.
     if (this.socket?.listening) this.socket.close()
     const file = this.#file
