@@ -3,5 +3,14 @@ import { handlerFailures } from './s01-handler-failures.js'
 import { slowReader } from './s02-slow-reader.js'
 import { slowloris } from './s03-slowloris.js'
 import { oversized } from './s04-oversized.js'
+import { garbageDatagrams } from './s05-garbage-datagrams.js'
+import { descriptorExhaustion } from './s06-descriptors.js'
 
-export const scenarios: Scenario[] = [handlerFailures, slowReader, slowloris, oversized]
+export const scenarios: Scenario[] = [
+  handlerFailures,
+  slowReader,
+  slowloris,
+  oversized,
+  garbageDatagrams,
+  descriptorExhaustion,
+]

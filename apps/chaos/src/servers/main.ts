@@ -45,6 +45,13 @@ diagnostics.subscribe(channels.worker.name, (message) => {
   lifecycle[event] = (lifecycle[event] ?? 0) + 1
 })
 
+/** Listener errors (EMFILE on accept, ...) published on socketserver:server:error, by code. */
+const listenerErrors: Record<string, number> = {}
+diagnostics.subscribe(channels.serverError.name, (message) => {
+  const code = (message as { error: { code?: string } }).error?.code ?? 'unknown'
+  listenerErrors[code] = (listenerErrors[code] ?? 0) + 1
+})
+
 const host = (o: Options) => o.host ?? '127.0.0.1'
 const tcp = (server: BaseServer<any, any, InetAddress>) => server.serverAddress.port
 
@@ -91,6 +98,7 @@ async function start(kind: string, o: Options): Promise<{ ready: Record<string, 
         stats: () => ({
           ...echo.stats,
           open: echo.openConnections,
+          listenerErrors,
           oversized: echo.servers.map((s) => (s as { oversizedPacketCount?: number }).oversizedPacketCount),
         }),
       }
