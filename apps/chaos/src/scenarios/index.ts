@@ -5,6 +5,10 @@ import { slowloris } from './s03-slowloris.js'
 import { oversized } from './s04-oversized.js'
 import { garbageDatagrams } from './s05-garbage-datagrams.js'
 import { descriptorExhaustion } from './s06-descriptors.js'
+import { processFaults } from './s07-process-faults.js'
+import { gracefulShutdown } from './s08-graceful-shutdown.js'
+import { unixSockets } from './s09-unix-sockets.js'
+import { accessControl } from './s10-access-control.js'
 
 export const scenarios: Scenario[] = [
   handlerFailures,
@@ -13,4 +17,8 @@ export const scenarios: Scenario[] = [
   oversized,
   garbageDatagrams,
   descriptorExhaustion,
+  processFaults,
+  gracefulShutdown,
+  unixSockets,
+  accessControl,
 ]

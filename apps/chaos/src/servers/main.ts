@@ -135,7 +135,8 @@ async function start(kind: string, o: Options): Promise<{ ready: Record<string, 
           : await ThreadingTCPServer.create(address, SlowLines, { handlerModule, threads: 2 }),
       )
       void server.serveForever()
-      shutdownOnSignals([server], { timeout: 2_000 })
+      // The stdin reader would keep the process alive: exit once drained, as the app CLIs do.
+      shutdownOnSignals([server], { timeout: 2_000, onClosed: () => process.exit(0) })
       return {
         ready: { port: tcp(server) },
         stats: () => ({
