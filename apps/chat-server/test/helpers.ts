@@ -96,13 +96,13 @@ export class ChatClient {
 }
 
 /** A line-protocol user who has taken `nick` and, if given, joined `room`. */
-export async function lineUser(port: number, nick: string, room?: string): Promise<ChatClient> {
+export async function lineUser(port: number, nick: string, room?: string, ms = 5_000): Promise<ChatClient> {
   const client = await ChatClient.connect(port)
   client.send(nick)
-  await client.waitFor(`you are now ${nick}`)
+  await client.waitFor(`you are now ${nick}`, ms)
   if (room) {
     client.send(`/join ${room}`)
-    await client.waitFor(`you joined #${room}`)
+    await client.waitFor(`you joined #${room}`, ms)
   }
   return client
 }
@@ -112,6 +112,7 @@ export interface ChatProcess {
   linePort: number
   ircPort: number | null
   stdout(): string
+  stderr(): string
   waitForOutput(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>
   waitForExit(ms?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
@@ -156,6 +157,7 @@ export async function startCli(args: string[]): Promise<ChatProcess> {
     linePort: Number(line[1]),
     ircPort: irc ? Number(irc[1]) : null,
     stdout: () => out,
+    stderr: () => err,
     waitForOutput,
     waitForExit,
   }
@@ -170,7 +172,10 @@ export async function startRedis(): Promise<{ url: string; stop(): Promise<void>
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
-  children.add(child)
+  // Not in `children`: it outlives each test's cleanup(), for the whole file; stop() ends it, and
+  // the test process's exit if stop() never ran.
+  const kill = () => child.kill('SIGKILL')
+  process.once('exit', kill)
   await new Promise<void>((resolve, reject) => {
     let out = ''
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -182,6 +187,7 @@ export async function startRedis(): Promise<{ url: string; stop(): Promise<void>
   return {
     url: `redis://127.0.0.1:${port}`,
     async stop() {
+      process.off('exit', kill)
       child.kill('SIGTERM')
       if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve))
     },
