@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The whole test suite, step by step with progress: lint, build + typecheck + publint, the docs'
 // code samples, the packed packages as a user installs them (attw, npm consumers), the vitest
-// suites, the API reference, and the benchmark's smoke mode. Ends with a plain "N passed, N failed" line.
+// suites, the chaos suite, the API reference, and the benchmark's smoke mode. Ends with a plain "N passed, N failed" line.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 
@@ -22,6 +22,13 @@ const steps = [
   ],
   ['API reference (TypeDoc, to docs/api)', 'pnpm', ['exec', 'typedoc', '--logLevel', 'Error']],
 ]
+// After the vitest step: the reliability suite (real servers under load, faults and hostile input).
+if (existsSync('apps/chaos/package.json'))
+  steps.splice(steps.length - 1, 0, [
+    'chaos suite (docs/reliability.md)',
+    'pnpm',
+    ['--filter', '@socketserver/chaos', 'chaos'],
+  ])
 if (existsSync('apps/bench/package.json'))
   steps.push(['benchmark smoke', 'pnpm', ['--filter', '@socketserver/bench', 'bench:smoke']])
 
