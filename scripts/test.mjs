@@ -33,7 +33,14 @@ if (existsSync('apps/bench/package.json'))
   steps.push(['benchmark smoke', 'pnpm', ['--filter', '@socketserver/bench', 'bench:smoke']])
 
 // The tests drive real clients no one here wrote; on a Debian machine where we are root, install them.
-const clients = { nc: 'netcat-openbsd', socat: 'socat', rdate: 'rdate', python3: 'python3' }
+const clients = {
+  nc: 'netcat-openbsd',
+  socat: 'socat',
+  rdate: 'rdate',
+  python3: 'python3',
+  ii: 'ii',
+  'redis-server': 'redis-server',
+}
 const missing = Object.keys(clients).filter(
   (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
 )
