@@ -10,6 +10,17 @@ export {
 export { Harness } from './harness.js'
 export { COMPLIANCE_REPORT_ENV } from './report.js'
 export { serverComplianceTests, TEST_STR } from './server-suite.js'
+export {
+  forEachTransport,
+  SocketPaths,
+  type TransportServers,
+  type TransportSetup,
+  tcpSetup,
+  type UnixDatagramSocketClass,
+  udpSetup,
+  unixDatagramSetup,
+  unixStreamSetup,
+} from './setups.js'
 export { connectStream, type StreamClient, streamIO } from './stream.js'
 export type {
   AnyServer,

@@ -485,8 +485,17 @@ export function serverComplianceTests<S extends AnyServer>(userSetup: ServerComp
           const client = await h.connect(server)
           await client.send(TEST_STR)
           await server.handleRequest()
-          await requestDone // ThreadingErrorTestServer.wait_done()
-          expect(log).toEqual(['Handler called', 'Error handled', 'Request shut down'])
+          if (remote) {
+            // ForkingMixIn's child shuts its request down itself (as Python's child calls
+            // shutdown_request), where the server's override does not run: the client sees it.
+            await waitFor(() => log.includes('Error handled'), { what: 'handleError' })
+            if (stream) expect((await receiveAll(client)).length).toBe(0)
+            expect(log.slice(0, 2)).toEqual(['Handler called', 'Error handled'])
+            expect(log.slice(2)).toEqual(log.length > 2 ? ['Request shut down'] : [])
+          } else {
+            await requestDone // ThreadingErrorTestServer.wait_done()
+            expect(log).toEqual(['Handler called', 'Error handled', 'Request shut down'])
+          }
           expect(server.errors).toHaveLength(1)
           const [{ request, clientAddress, error }] = server.errors as [(typeof server.errors)[0]]
           expect(error).toBeInstanceOf(Error)
