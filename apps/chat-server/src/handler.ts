@@ -90,7 +90,10 @@ export abstract class SocketSession extends Session {
 
   disconnect(reason: string): void {
     this.farewell(reason)
-    this.socket.destroySoon() // after the farewell is flushed; the reader then sees the end
+    // Closed once the farewell is flushed; the reader then sees the end. (Not destroySoon(): in the
+    // thread pool on Node < 26 the socket is a Duplex proxy, which has only the stream methods.)
+    const socket = this.socket
+    socket.end(() => socket.destroy())
   }
 }
 

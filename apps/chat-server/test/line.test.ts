@@ -68,6 +68,20 @@ describe('line protocol', () => {
     expect(again.lines).toContain('* you are now bob. /join ROOM to start talking, /help for more.')
   })
 
+  it('renames a user: the rooms see the new name, the old one is free again', async () => {
+    const port = await start()
+    const alice = await lineUser(port, 'alice', 'lobby')
+    const bob = await lineUser(port, 'bob', 'lobby')
+    bob.send('/nick robert')
+    await bob.waitFor('* you are now robert')
+    await alice.waitFor('* bob is now known as robert')
+    bob.send('after the rename')
+    await alice.waitFor('[#lobby] <robert> after the rename')
+    alice.send('/who')
+    await alice.waitFor('* #lobby: alice, robert')
+    await lineUser(port, 'bob')
+  })
+
   it('explains errors: unknown commands, no room, no such user, usage', async () => {
     const port = await start()
     const alice = await lineUser(port, 'alice')

@@ -99,7 +99,7 @@ export class RedisBus implements ChatBus {
   async join(room: string, nick: string): Promise<void> {
     await this.#client
       .multi()
-      .hSet(`${this.#prefix}rooms`, fold(room), room)
+      .hSetNX(`${this.#prefix}rooms`, fold(room), room) // the name as first spelled, as in memory
       .hSet(`${this.#prefix}room:${fold(room)}`, fold(nick), `${this.id} ${nick}`)
       .exec()
   }
