@@ -1,6 +1,6 @@
-// The CPython test_socketserver scenarios that apply to ThreadingMixIn, against every transport,
-// with the handlers in a module the worker threads import (see compliance.test.ts for why the
-// shared suite itself cannot run here).
+// What the shared compliance suite (compliance-*.test.ts) cannot see of ThreadingMixIn, against
+// every transport: handlers run in the pool's threads, a handler's error keeps its remote stack,
+// serverClose() resolves only once every thread has exited, and a failed bind starts no thread.
 import diagnostics from 'node:diagnostics_channel'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,14 +18,7 @@ import { UDPServer } from '@socketserver/transport-udp'
 import { UnixDatagramServer, UnixDatagramSocket, UnixStreamServer } from '@socketserver/transport-unix'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ThreadingMixIn, type ThreadingServer } from '../src/index.js'
-import {
-  Commands,
-  DatagramEcho,
-  DatagramSteps,
-  Steps,
-  UnixDatagramEcho,
-  UnixDatagramSteps,
-} from './fixtures/handlers.mjs'
+import { Commands, DatagramEcho, UnixDatagramEcho } from './fixtures/handlers.mjs'
 import { handlerModule } from './helpers.js'
 
 type Server = BaseServer<any, any, any> & ThreadingServer & { errors: unknown[] }
@@ -40,8 +33,6 @@ interface Client {
   line?(text: string): Promise<void>
   /** Stream only: the next line received. */
   next?(): Promise<string>
-  /** Stream: everything until the server closes; datagram: the next datagram, as text. */
-  rest(): Promise<string>
   close(): Promise<void>
 }
 
@@ -89,13 +80,6 @@ async function streamClient(options: { host: string; port: number } | { path: st
     reply,
     line: (text) => client.send(`${text}\n`),
     next,
-    async rest() {
-      const chunks: Buffer[] = [pending]
-      for (let chunk = await client.receive(); chunk.length > 0; chunk = await client.receive())
-        chunks.push(chunk)
-      pending = Buffer.alloc(0)
-      return Buffer.concat(chunks).toString()
-    },
     close: () => client.close(),
   }
 }
@@ -117,8 +101,6 @@ interface Setup {
   connect(server: Server): Promise<Client>
   /** A request that stays in flight until `release` (stream) or for a while (datagram). */
   slow: string
-  /** Reports setup/handle/finish to the client (fixtures' Steps handlers). */
-  Steps: any
 }
 
 const setups: Setup[] = [
@@ -132,7 +114,6 @@ const setups: Setup[] = [
       addressInUse: (server) => ({ host, port: server.serverAddress.port }),
       connect: (server) => streamClient({ host, port: server.serverAddress.port }),
       slow: 'wait',
-      Steps,
     }),
   ),
   ...(['path', 'abstract'] as const).map(
@@ -146,7 +127,6 @@ const setups: Setup[] = [
       addressInUse: (server) => server.serverAddress,
       connect: (server) => streamClient({ path: server.serverAddress }),
       slow: 'wait',
-      Steps,
     }),
   ),
   ...['127.0.0.1', '::1'].map(
@@ -167,12 +147,10 @@ const setups: Setup[] = [
           },
           send: (text) => client.send(text),
           reply,
-          rest: async () => (await client.receive()).toString(),
           close: () => client.close(),
         }
       },
       slow: 'spin 300',
-      Steps: DatagramSteps,
     }),
   ),
   {
@@ -206,14 +184,12 @@ const setups: Setup[] = [
         },
         send,
         reply,
-        rest: async () => (await next()).toString(),
         async close() {
           socket.close()
         },
       }
     },
     slow: 'spin 300',
-    Steps: UnixDatagramSteps,
   },
 ]
 
@@ -328,183 +304,6 @@ for (const setup of setups) {
       expect(workersBefore.map((worker) => worker.threadId)).toEqual([-1, -1])
     })
 
-    // BaseRequestHandler.__init__: setup(); try: handle() finally: finish(); then handle_error.
-    it('runs setup, handle and finish in the worker, finish also when handle throws', async () => {
-      const server = await create({}, setup.address(), setup.Steps)
-      void server.serveForever({ pollInterval: 10 })
-      const fine = await connect(server)
-      if (setup.stream) await fine.line!('fine')
-      else await fine.send('fine')
-      const expected = (line: string) =>
-        setup.stream ? `setup\nhandle ${line}\nfinish\n` : `setup;handle ${line};finish`
-      expect(await fine.rest()).toBe(expected('fine'))
-      const failing = await connect(server)
-      if (setup.stream) await failing.line!('boom')
-      else await failing.send('boom')
-      expect(await failing.rest()).toBe(expected('boom'))
-      await waitFor(() => server.errors.length === 1, { what: 'handleError' })
-      expect((server.errors[0] as Error).message).toBe('boom')
-    })
-
-    // test_shutdown_request_called_if_verify_request_false (Issue #26309).
-    it('calls shutdownRequest, and starts no handler, when verifyRequest returns false', async () => {
-      const started: unknown[] = []
-      const onStart = (message: any) => started.push(message.server)
-      class Refusing extends setup.Server {
-        shutdownCalled = 0
-        refuse = true
-        verifyRequest() {
-          return !this.refuse
-        }
-        shutdownRequest(request: unknown) {
-          this.shutdownCalled++
-          super.shutdownRequest(request)
-        }
-      }
-      diagnostics.subscribe('socketserver:request:start', onStart)
-      try {
-        const server = (await create({}, setup.address(), setup.Handler, Refusing)) as Server & Refusing
-        const refused = await connect(server)
-        await refused.send('refused')
-        await server.handleRequest()
-        expect(server.shutdownCalled).toBe(1)
-        expect(started).not.toContain(server)
-        if (setup.stream) expect(await refused.rest()).toBe('')
-        server.refuse = false
-        const accepted = setup.stream ? await connect(server) : refused
-        await accepted.send('accepted')
-        await server.handleRequest()
-        // For a datagram client, the first reply it gets is this one: the refused one had none.
-        expect((await accepted.reply())[1]).toBe('accepted')
-      } finally {
-        diagnostics.unsubscribe('socketserver:request:start', onStart)
-      }
-    })
-
-    // BaseServer.handle_request / handle_timeout.
-    it('handleRequest hands exactly one request to a thread, or calls handleTimeout after timeout', async () => {
-      class Timing extends setup.Server {
-        timeouts = 0
-        handleTimeout() {
-          this.timeouts++
-        }
-      }
-      const server = (await create({ timeout: 20 }, setup.address(), setup.Handler, Timing)) as Server &
-        Timing
-      await server.handleRequest()
-      expect(server.timeouts).toBe(1)
-      const first = await connect(server)
-      const second = await connect(server)
-      await first.send('first')
-      await second.send('second')
-      await waitFor(() => server.queuedRequestCount === 2, { what: 'two queued requests' })
-      await server.handleRequest()
-      expect((await first.reply())[1]).toBe('first')
-      expect(server.queuedRequestCount).toBe(1)
-      await server.handleRequest()
-      expect((await second.reply())[1]).toBe('second')
-      expect(server.timeouts).toBe(1)
-    })
-
-    // The contract: AlreadyServingError / ServerClosedError; serverClose idempotent (Issue #22435).
-    it('refuses a second loop while serving and any after close; serverClose is idempotent', async () => {
-      const server = await create()
-      const loop = server.serveForever({ pollInterval: 10 })
-      await expect(server.serveForever()).rejects.toMatchObject({ code: 'SOCKSRV_ALREADY_SERVING' })
-      await server.shutdown()
-      await loop
-      await Promise.all([server.serverClose(), server.serverClose()])
-      await server.serverClose()
-      await expect(server.serveForever()).rejects.toMatchObject({ code: 'SOCKSRV_SERVER_CLOSED' })
-      expect(server.workerThreads).toEqual([])
-    })
-
-    // BaseServer.shutdown() docstring: safe from inside a handler (here, from a worker thread).
-    it('lets a handler in a worker call this.server.shutdown() without deadlock', async () => {
-      const server = await create()
-      const loop = server.serveForever({ pollInterval: 10 })
-      const client = await connect(server)
-      const [, text] = await client.ask('shutdown')
-      expect(text).toBe(setup.stream ? 'stopped' : 'shutdown')
-      await loop
-      await client.close() // a stream handler serves its connection until the client leaves
-      await server.serverClose()
-      expect(server.activeRequestCount).toBe(0)
-    })
-
-    // serve_forever's shutdown check; server_close drops the waiting requests.
-    it('handles no request after shutdown; serverClose drops the waiting ones', async () => {
-      const server = await create()
-      const loop = server.serveForever({ pollInterval: 10 })
-      const first = await connect(server)
-      expect((await first.ask('one'))[1]).toBe('one')
-      await first.close()
-      await server.shutdown()
-      await loop
-      const late = await connect(server)
-      if (setup.stream) await late.line!('late')
-      else await late.send('late')
-      await waitFor(() => server.queuedRequestCount === 1, { what: 'the late request to be queued' })
-      await server.serverClose()
-      expect(server.queuedRequestCount).toBe(0)
-      if (setup.stream) expect(await late.rest()).toBe('')
-    })
-
-    // bpo-37193: block_on_close = False.
-    it('serverClose does not wait with blockOnClose false; the threads stop once the handler is done', async () => {
-      const server = await create({ blockOnClose: false })
-      const workersBefore = [...server.workerThreads]
-      const loop = server.serveForever({ pollInterval: 10 })
-      const client = await connect(server)
-      if (setup.stream) {
-        expect(await client.ask('wait')).toEqual([expect.any(String), 'waiting'])
-      } else {
-        await client.send(setup.slow)
-        await waitFor(() => server.activeRequestCount === 1, { what: 'the slow request' })
-      }
-      await server.shutdown()
-      await loop
-      await server.serverClose()
-      expect(server.activeRequestCount).toBe(1)
-      if (setup.stream) {
-        await client.line!('go')
-        expect(await client.next!()).toBe('released')
-        await client.close()
-      }
-      await waitFor(() => workersBefore.every((worker) => worker.threadId === -1), {
-        what: 'the threads to stop',
-      })
-    })
-
-    // bpo-11109 (service_actions): once per loop turn.
-    it('calls serviceActions once per request-driven loop turn', async () => {
-      class Acting extends setup.Server {
-        turns = 0
-        serviceActions() {
-          this.turns++
-        }
-      }
-      const server = (await create({}, setup.address(), setup.Handler, Acting)) as Server & Acting
-      const loop = server.serveForever({ pollInterval: 600_000 })
-      for (let i = 1; i <= 3; i++) {
-        expect((await (await connect(server)).ask(`turn ${i}`))[1]).toBe(`turn ${i}`)
-        await waitFor(() => server.turns >= i, { what: `serviceActions after request ${i}` })
-      }
-      await server.shutdown()
-      await loop
-      expect(server.turns).toBe(3)
-    })
-
-    // test_shutdown (Issue #2302), with worker pools.
-    it('stops serveForever on 20 servers at once and leaves no thread', async () => {
-      const many = await Promise.all(Array.from({ length: 20 }, () => create({ threads: 1 })))
-      const loops = many.map((server) => server.serveForever({ pollInterval: 10 }))
-      for (const server of many) await server.shutdown()
-      await Promise.all(loops)
-      await Promise.all(many.map((server) => server.serverClose()))
-      for (const server of many) expect(server.workerThreads).toEqual([])
-    })
-
     // test_tcpserver_bind_leak (Issue #22435): a failed bind starts no thread and leaks nothing.
     it('starts no thread and leaks no descriptor when the bind fails', async () => {
       const holder = await create({ threads: 1 })
@@ -526,21 +325,6 @@ for (const setup of setups) {
       } finally {
         diagnostics.unsubscribe('socketserver:worker:lifecycle', onWorker)
       }
-    })
-
-    // test_context_manager.
-    it('closes the server and its threads at the end of an `await using` block', async () => {
-      let kept: Server | undefined
-      {
-        await using server = await create()
-        kept = server
-        void server.serveForever({ pollInterval: 10 })
-        const [, text] = await (await connect(server)).ask('using')
-        expect(text).toBe('using')
-        for (const client of clients) await client.close()
-      }
-      expect(kept.closed).toBe(true)
-      expect(kept.workerThreads).toEqual([])
     })
   })
 }
