@@ -75,6 +75,7 @@ async function finishThenThrow(handler: RequestHandler, error: unknown): Promise
   throw error
 }
 
-function isPromise(value: unknown): value is Promise<unknown> {
+/** Core-internal: whether a hook returned something to await (a thenable, as `await` sees it). */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }

@@ -8,7 +8,7 @@ import {
   QueueFullError,
   ServerClosedError,
 } from './errors.js'
-import { type RequestHandlerClass, runHandler } from './handler.js'
+import { isPromise, type RequestHandlerClass, runHandler } from './handler.js'
 import { RequestQueue } from './request-queue.js'
 import { RequestTracker } from './request-tracker.js'
 
@@ -50,6 +50,24 @@ export interface ShutdownGracefullyOptions {
 }
 
 const RESOLVED = Promise.resolve()
+
+/**
+ * Core-internal (not exported by the package), for the event-loop mode: what `trackRequest()` does,
+ * split at the start and the end of a request, so that a mode that knows when its work ends needs
+ * no promise to say so (`start` returns what `end` takes back: a timestamp, when `request:end` has
+ * subscribers); whether a subclass overrides `trackRequest()`; and `reportError()`, protected.
+ */
+export const internals = {} as {
+  start(server: BaseServer<any, any, any>, request: unknown): number
+  end(server: BaseServer<any, any, any>, request: unknown, clientAddress: unknown, start: number): void
+  overridesTrackRequest(server: BaseServer<any, any, any>): boolean
+  reportError(
+    server: BaseServer<any, any, any>,
+    request: unknown,
+    clientAddress: unknown,
+    error: unknown,
+  ): Promise<void>
+}
 
 /**
  * Python's `BaseServer`: the serve loop and every hook, independent of the transport. A transport
@@ -392,28 +410,36 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     if (channels.requestStart.hasSubscribers) {
       channels.requestStart.publish({ server: this, request, clientAddress })
     }
-    const fail = async (error: unknown) => {
-      access?.release(request)
-      await this.reportError(request, clientAddress, error)
-      this.#shutdownQuietly(request)
-    }
     let processed: Promise<void> | void
     try {
       processed = this.processRequest(request, clientAddress)
     } catch (error) {
-      return fail(error)
+      return this.#fail(request, clientAddress, error, access)
     }
-    if (!access) return processed ? Promise.resolve(processed).catch(fail) : undefined
     // Tracked requests are released when their processing settles (trackRequest); one handed off
     // untracked (daemon threads) is released once handed off.
+    if (!processed) {
+      if (access && !this.#active.has(request)) access.release(request)
+      return undefined
+    }
+    // Closures only here: the event-loop mode hands requests off without a promise.
+    const fail = (error: unknown) => this.#fail(request, clientAddress, error, access)
+    if (!access) return Promise.resolve(processed).catch(fail)
     const handedOff = () => {
       if (!this.#active.has(request)) access.release(request)
     }
-    if (!processed) {
-      handedOff()
-      return undefined
-    }
     return Promise.resolve(processed).then(handedOff, fail)
+  }
+
+  async #fail(
+    request: Request,
+    clientAddress: ClientAddress,
+    error: unknown,
+    access: AccessControl | undefined,
+  ): Promise<void> {
+    access?.release(request)
+    await this.reportError(request, clientAddress, error)
+    this.#shutdownQuietly(request)
   }
 
   // --- what concurrency modes build on ------------------------------------------------------------
@@ -424,24 +450,34 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
    * it settles. Returns `work`.
    */
   protected trackRequest(request: Request, clientAddress: ClientAddress, work: Promise<void>): Promise<void> {
-    this.#active.add(request)
-    const start = channels.requestEnd.hasSubscribers ? performance.now() : 0
-    const done = () => {
-      this.#active.delete(request)
-      if (this.#accessControl && !this.#active.has(request)) this.#accessControl.release(request)
+    const start = internals.start(this, request)
+    const done = () => internals.end(this, request, clientAddress, start)
+    return work.then(done, (error: unknown) => {
+      done()
+      throw error
+    })
+  }
+
+  static {
+    internals.start = (server, request) => {
+      server.#active.add(request)
+      return channels.requestEnd.hasSubscribers ? performance.now() : 0
+    }
+    internals.end = (server, request, clientAddress, start) => {
+      server.#active.delete(request)
+      if (server.#accessControl && !server.#active.has(request)) server.#accessControl.release(request)
       if (channels.requestEnd.hasSubscribers) {
         channels.requestEnd.publish({
-          server: this,
+          server,
           request,
           clientAddress,
           durationMs: start ? performance.now() - start : undefined,
         })
       }
     }
-    return work.then(done, (error: unknown) => {
-      done()
-      throw error
-    })
+    internals.overridesTrackRequest = (server) => server.trackRequest !== BaseServer.prototype.trackRequest
+    internals.reportError = (server, request, clientAddress, error) =>
+      server.reportError(request, clientAddress, error)
   }
 
   /** Resolves once fewer than `limit` requests are being processed. */
@@ -527,10 +563,6 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     await this.shutdown()
     await this.serverClose()
   }
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
