@@ -22,9 +22,22 @@ export interface SocketReaderOptions {
 const EMPTY = Buffer.alloc(0)
 const NEWLINE = 0x0a
 
-// What a read that has to wait will accept: `undefined` means "not yet".
-type Attempt = () => Buffer | undefined
+// What a read that has to wait will accept: `undefined` means "not yet". Called with the reader
+// as `this`, so that read1() can wait with a method shared by every reader rather than a closure.
+type Attempt = (this: SocketReader) => Buffer | undefined
 const COPYING: Attempt = () => undefined
+
+// The reader that takes a source's events. The listeners are functions shared by every reader
+// that find their reader here: closures per reader were most of an idle connection's cost.
+const kReader = Symbol('socketserver.reader')
+type Source = Readable & { [kReader]?: SocketReader | undefined }
+
+interface Listeners {
+  data: (chunk: Buffer) => void
+  end: () => void
+  error: (error: Error) => void
+}
+let SHARED: Listeners // set by SocketReader's static block, where its private methods are in reach
 
 interface Copy {
   target: Socket
@@ -59,6 +72,8 @@ export class SocketReader implements AsyncIterable<Buffer> {
   #reject: ((error: Error) => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #copy: Copy | undefined
+  // Closures of its own, only for a reader made while another one still reads the same source.
+  #listeners: Listeners | undefined
 
   constructor(source: Readable, options: SocketReaderOptions = {}) {
     this.#source = source
@@ -67,10 +82,21 @@ export class SocketReader implements AsyncIterable<Buffer> {
     this.timeout = options.timeout ?? null
     this.highWaterMark = options.highWaterMark ?? 65_536
     if (source.readableEnded || source.destroyed) this.#eof = true
-    source.on('data', this.#onData)
-    source.on('end', this.#onEnd)
-    source.on('close', this.#onEnd)
-    source.on('error', this.#onError)
+    const owner = (source as Source)[kReader]
+    let listeners: Listeners = SHARED
+    if (owner === undefined || owner.#closed) (source as Source)[kReader] = this
+    else {
+      listeners = {
+        data: (chunk) => this.#onData(chunk),
+        end: () => this.#onEnd(),
+        error: (error) => this.#onError(error),
+      }
+      this.#listeners = listeners
+    }
+    source.on('data', listeners.data)
+    source.on('end', listeners.end)
+    source.on('close', listeners.end)
+    source.on('error', listeners.error)
     source.resume() // also for sockets accepted with pauseOnConnect
   }
 
@@ -120,12 +146,13 @@ export class SocketReader implements AsyncIterable<Buffer> {
     return this.#wait(this.#read1Attempt)
   }
 
-  readonly #read1Attempt: Attempt = () =>
-    this.#length > 0
+  #read1Attempt(): Buffer | undefined {
+    return this.#length > 0
       ? this.#takeFirst(this.#read1Limit || Number.POSITIVE_INFINITY)
       : this.#eof
         ? EMPTY
         : undefined
+  }
 
   /**
    * Copies everything up to end of stream to `writer` (Python's `shutil.copyfileobj(rfile, wfile)`)
@@ -196,11 +223,13 @@ export class SocketReader implements AsyncIterable<Buffer> {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    const source = this.#source
-    source.off('data', this.#onData)
-    source.off('end', this.#onEnd)
-    source.off('close', this.#onEnd)
-    source.off('error', this.#onError)
+    const source = this.#source as Source
+    const listeners = this.#listeners ?? SHARED
+    source.off('data', listeners.data)
+    source.off('end', listeners.end)
+    source.off('close', listeners.end)
+    source.off('error', listeners.error)
+    if (source[kReader] === this) source[kReader] = undefined // assigned, not deleted: keeps the socket's shape
     clearTimeout(this.#timer)
     this.#onEnd()
   }
@@ -210,7 +239,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     if (this.#error) return Promise.reject(this.#error)
     let result: Buffer | undefined
     try {
-      result = attempt()
+      result = attempt.call(this)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -247,7 +276,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     let result: Buffer | undefined
     try {
       if (this.#error) throw this.#error
-      result = attempt()
+      result = attempt.call(this)
     } catch (error) {
       this.#fail(error as Error)
       return
@@ -285,7 +314,25 @@ export class SocketReader implements AsyncIterable<Buffer> {
     }
   }
 
-  #onData = (chunk: Buffer): void => {
+  static {
+    // Shared by every reader that owns its source; `this` is the source (EventEmitter's doing).
+    SHARED = {
+      data(this: Source, chunk: Buffer) {
+        const reader = this[kReader]
+        if (reader) reader.#onData(chunk)
+      },
+      end(this: Source) {
+        const reader = this[kReader]
+        if (reader) reader.#onEnd()
+      },
+      error(this: Source, error: Error) {
+        const reader = this[kReader]
+        if (reader) reader.#onError(error)
+      },
+    }
+  }
+
+  #onData(chunk: Buffer): void {
     if (this.#copy) {
       if (this.timeout !== null) this.#timer?.refresh()
       this.#copyChunk(this.#copy, chunk)
@@ -313,12 +360,12 @@ export class SocketReader implements AsyncIterable<Buffer> {
     }
   }
 
-  #onEnd = (): void => {
+  #onEnd(): void {
     this.#eof = true
     this.#retry()
   }
 
-  #onError = (error: Error): void => {
+  #onError(error: Error): void {
     this.#error ??= error
     this.#retry()
   }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import type net from 'node:net'
 import { LineTooLongError, ReadLimitError, SocketTimeoutError } from '@socketserver/core'
-import { StreamRequestHandler } from '@socketserver/stream-handlers'
+import { SocketReader, StreamRequestHandler } from '@socketserver/stream-handlers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, exchange, serve, until } from './helpers.js'
 
@@ -149,6 +149,41 @@ describe('rfile', () => {
     // The reset reaches the handler as ECONNRESET (or as a plain end of stream), never as a crash.
     for (const error of errors) expect((error as NodeJS.ErrnoException).code).toBe('ECONNRESET')
     expect((await exchange(s.port, '')).length).toBe(0) // still serving
+  })
+
+  it('a reader made after rfile is closed takes the connection over; one made while rfile reads gets the data too', async () => {
+    // Readers share their event listeners and find themselves through the socket: check the hand-over.
+    class Handover extends StreamRequestHandler {
+      override async handle() {
+        const first = (await this.rfile.readline()).toString()
+        const both = new SocketReader(this.connection) // while rfile still reads: both see what comes
+        await this.wfile.write('ready\n')
+        const [a, b] = await Promise.all([this.rfile.readline(), both.readline()])
+        this.rfile.close()
+        both.close()
+        await this.wfile.write('next\n')
+        const next = new SocketReader(this.connection) // after both closed: the only reader
+        const rest = (await next.read()).toString()
+        next.close()
+        await this.wfile.write(JSON.stringify([first, a.toString(), b.toString(), rest]))
+      }
+    }
+    const { port } = await start(Handover)
+    const socket = await connect(port)
+    let received = ''
+    socket.on('data', (part: Buffer) => (received += part.toString()))
+    socket.write('one\n')
+    await until(() => received === 'ready\n')
+    socket.write('two\n')
+    await until(() => received === 'ready\nnext\n')
+    socket.end('three and more')
+    await once(socket, 'end')
+    expect(JSON.parse(received.slice('ready\nnext\n'.length))).toEqual([
+      'one\n',
+      'two\n',
+      'two\n',
+      'three and more',
+    ])
   })
 })
 
