@@ -1,4 +1,5 @@
 import { isPromise, type RequestHandler } from './handler.js'
+import type { TrackedNode } from './request-tracker.js'
 import { BaseServer, internals } from './server.js'
 
 export type ServerConstructor<T extends BaseServer<any, any, any> = BaseServer<any, any, any>> =
@@ -82,6 +83,7 @@ const SETUP = 1 // constructs the handler, then setup()
 const HANDLE = 2
 const FINISH = 3
 const DONE = 4
+const NONE = Symbol('no error')
 
 /**
  * One request in the event-loop mode: finishRequest() (runHandler's steps), then shutdownRequest(),
@@ -89,23 +91,24 @@ const DONE = 4
  * of promises but none of its own: steps that return plain values run straight on, and a step that
  * returns a promise is resumed by the same two callbacks, made once, when the first one is needed.
  */
-class BackgroundRequest {
+class BackgroundRequest implements TrackedNode<unknown> {
   readonly #server: BaseServer<any, any, any>
-  readonly #request: unknown
+  readonly request: unknown
+  prev: TrackedNode<unknown> | undefined = undefined
+  next: TrackedNode<unknown> | undefined = undefined
   readonly #clientAddress: unknown
   readonly #start: number
   #step: number
   #handler: RequestHandler | undefined
-  #handleFailed = false
-  #handleError: unknown
+  #handleError: unknown = NONE // what handle() threw, kept for after finish()
   #resume: (() => void) | undefined
   #fault: ((error: unknown) => void) | undefined
 
   constructor(server: BaseServer<any, any, any>, request: unknown, clientAddress: unknown) {
     this.#server = server
-    this.#request = request
+    this.request = request
     this.#clientAddress = clientAddress
-    this.#start = internals.start(server, request)
+    this.#start = internals.start(server, request, this)
     this.#step = server.finishRequest === BaseServer.prototype.finishRequest ? SETUP : CUSTOM
   }
 
@@ -119,25 +122,30 @@ class BackgroundRequest {
         return
       }
       if (isPromise(result)) {
-        this.#resume ??= () => {
-          this.#advance()
-          this.run()
-        }
-        this.#fault ??= (error: unknown) => this.#failed(error)
+        // Bound methods: smaller than two closures and the context they would share.
+        this.#resume ??= this.#resumed.bind(this)
+        this.#fault ??= this.#failed.bind(this)
         result.then(this.#resume, this.#fault)
         return
       }
       this.#advance()
     }
-    this.#end(this.#handleFailed, this.#handleError)
+    const handleError = this.#handleError
+    if (handleError === NONE) this.#end(false, undefined)
+    else this.#end(true, handleError)
+  }
+
+  #resumed(): void {
+    this.#advance()
+    this.run()
   }
 
   #call(): unknown {
     switch (this.#step) {
       case CUSTOM:
-        return this.#server.finishRequest(this.#request, this.#clientAddress)
+        return this.#server.finishRequest(this.request, this.#clientAddress)
       case SETUP:
-        this.#handler = new this.#server.RequestHandlerClass(this.#request, this.#clientAddress, this.#server)
+        this.#handler = new this.#server.RequestHandlerClass(this.request, this.#clientAddress, this.#server)
         return this.#handler.setup()
       case HANDLE:
         return this.#handler!.handle()
@@ -153,7 +161,6 @@ class BackgroundRequest {
   // As runHandler: finish() runs after handle() fails, and its own error, if any, wins.
   #failed(error: unknown): void {
     if (this.#step === HANDLE) {
-      this.#handleFailed = true
       this.#handleError = error
       this.#step = FINISH
       this.run()
@@ -168,17 +175,17 @@ class BackgroundRequest {
       this.#close()
       return
     }
-    const reported = internals.reportError(this.#server, this.#request, this.#clientAddress, error)
+    const reported = internals.reportError(this.#server, this.request, this.#clientAddress, error)
     // finally: an override of reportError that rejects still ends the request (and is unhandled, as before).
     Promise.resolve(reported).finally(() => this.#close())
   }
 
   #close(): void {
     try {
-      this.#server.shutdownRequest(this.#request)
+      this.#server.shutdownRequest(this.request)
     } catch {
       // already closed
     }
-    internals.end(this.#server, this.#request, this.#clientAddress, this.#start)
+    internals.end(this.#server, this.request, this.#clientAddress, this.#start, this)
   }
 }

@@ -43,7 +43,7 @@ export { HANDLER_WORKER_MARK, isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
 export { reportListenerError, watchDescriptors } from './listener-errors.js'
 export { RequestQueue } from './request-queue.js'
-export { RequestTracker } from './request-tracker.js'
+export { RequestTracker, type TrackedNode } from './request-tracker.js'
 export {
   type AddressFamily,
   BaseServer,

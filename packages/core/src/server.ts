@@ -10,7 +10,7 @@ import {
 } from './errors.js'
 import { isPromise, type RequestHandlerClass, runHandler } from './handler.js'
 import { RequestQueue } from './request-queue.js'
-import { RequestTracker } from './request-tracker.js'
+import { RequestTracker, type TrackedNode } from './request-tracker.js'
 
 export type AddressFamily = 'IPv4' | 'IPv6' | 'Unix'
 export type SocketType = 'stream' | 'dgram'
@@ -58,8 +58,14 @@ const RESOLVED = Promise.resolve()
  * subscribers); whether a subclass overrides `trackRequest()`; and `reportError()`, protected.
  */
 export const internals = {} as {
-  start(server: BaseServer<any, any, any>, request: unknown): number
-  end(server: BaseServer<any, any, any>, request: unknown, clientAddress: unknown, start: number): void
+  start(server: BaseServer<any, any, any>, request: unknown, node?: TrackedNode<unknown>): number
+  end(
+    server: BaseServer<any, any, any>,
+    request: unknown,
+    clientAddress: unknown,
+    start: number,
+    node?: TrackedNode<unknown>,
+  ): void
   overridesTrackRequest(server: BaseServer<any, any, any>): boolean
   reportError(
     server: BaseServer<any, any, any>,
@@ -91,7 +97,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
 
   readonly #options: Record<string, unknown>
   readonly #queue: RequestQueue<[Request, ClientAddress]>
-  readonly #active = new RequestTracker<Request>()
+  readonly #active = new RequestTracker<unknown>()
   #bound: Promise<void> | undefined
   #serving = false
   #shutdownRequested = false
@@ -459,12 +465,15 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   }
 
   static {
-    internals.start = (server, request) => {
-      server.#active.add(request)
+    // A node is linked rather than counted in the map, except under access control, which asks
+    // has() per request: that stays a map lookup.
+    internals.start = (server, request, node) => {
+      if (node && !server.#accessControl) server.#active.link(node)
+      else server.#active.add(request)
       return channels.requestEnd.hasSubscribers ? performance.now() : 0
     }
-    internals.end = (server, request, clientAddress, start) => {
-      server.#active.delete(request)
+    internals.end = (server, request, clientAddress, start, node) => {
+      if (!node || !server.#active.unlink(node)) server.#active.delete(request)
       if (server.#accessControl && !server.#active.has(request)) server.#accessControl.release(request)
       if (channels.requestEnd.hasSubscribers) {
         channels.requestEnd.publish({
@@ -539,7 +548,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   abortRequests(): number {
     let count = 0
     for (const request of [...this.#active.requests()]) {
-      this.#closeQuietly(request)
+      this.#closeQuietly(request as Request)
       count++
     }
     return count

@@ -51,4 +51,33 @@ describe('RequestTracker', () => {
     await below2
     expect(woken).toEqual([3, 2])
   })
+
+  it('linked nodes count, iterate and wake waiters as added requests do', async () => {
+    const tracker = new RequestTracker<string>()
+    const node = (request: string) => ({ request, prev: undefined, next: undefined })
+    const [a, b, c] = [node('a'), node('b'), node('c')]
+    tracker.add('m')
+    for (const n of [a, b, c]) tracker.link(n)
+    expect(tracker.size).toBe(4)
+    expect(new Set(tracker.requests())).toEqual(new Set(['m', 'a', 'b', 'c']))
+    expect(tracker.has('b')).toBe(true)
+    let below = false
+    const belowWaiting = tracker.whenBelow(4).then(() => (below = true))
+    expect(tracker.unlink(b)).toBe(true) // from the middle
+    await belowWaiting
+    expect(below).toBe(true)
+    expect(tracker.unlink(b)).toBe(false) // not linked any more: nothing changes
+    expect(tracker.has('b')).toBe(false)
+    expect([...tracker.requests()].sort()).toEqual(['a', 'c', 'm'])
+    let idle = false
+    const idleWaiting = tracker.idle().then(() => (idle = true))
+    expect(tracker.unlink(c)).toBe(true) // the head
+    tracker.delete('m')
+    await turn()
+    expect(idle).toBe(false)
+    expect(tracker.unlink(a)).toBe(true) // the last
+    await idleWaiting
+    expect(tracker.size).toBe(0)
+    expect([...tracker.requests()]).toEqual([])
+  })
 })
