@@ -41,8 +41,13 @@ export class DatagramWriter {
    */
   write(data: Uint8Array | string): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('the reply was already sent'))
+    // A Buffer is kept as it is (a view of the same bytes, as before): no new view per reply.
     const chunk =
-      typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.length)
+      typeof data === 'string'
+        ? Buffer.from(data)
+        : Buffer.isBuffer(data)
+          ? data
+          : Buffer.from(data.buffer, data.byteOffset, data.length)
     if (this.#length + chunk.length > this.maxSize) {
       return Promise.reject(new DatagramTooLargeError(this.#length + chunk.length, this.maxSize))
     }
@@ -97,16 +102,25 @@ export class DatagramRequestHandler<
   Socket = dgram.Socket,
 > extends BaseRequestHandler<DatagramRequest<Socket>, ClientAddress, Server> {
   /** Longest line `rfile.readline()` returns, in bytes, newline included. Default: `65536`. */
-  maxLineLength = 65_536
+  declare maxLineLength: number
   /** Largest reply `wfile` collects, in bytes. Default: `65507` (the most one UDP/IPv4 datagram carries). */
-  maxReplySize = MAX_UDP_PAYLOAD
+  declare maxReplySize: number
   /**
    * Wait for the kernel to accept each reply, so a failed send rejects into `handleError()` as
    * Python's `sendto` raises. Off by default: a UDP reply is fire-and-forget, as with raw
    * `node:dgram`, and Node then drops a failed send silently; confirming costs a callback, a tick
    * and a promise per reply (about a fifth of a 64-byte echo's throughput). Default: `false`.
    */
-  confirmReplies = false
+  declare confirmReplies: boolean
+
+  static {
+    // Defaults on the prototype, not set on every handler (one handler per datagram); a subclass's
+    // `override confirmReplies = true` is a field of its own, as before.
+    const proto = DatagramRequestHandler.prototype
+    proto.maxLineLength = 65_536
+    proto.maxReplySize = MAX_UDP_PAYLOAD
+    proto.confirmReplies = false
+  }
 
   /** The datagram received (Python's `packet`). */
   packet!: Buffer

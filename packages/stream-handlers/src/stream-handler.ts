@@ -14,28 +14,41 @@ export class StreamRequestHandler<ClientAddress = unknown, Server = unknown> ext
   Server
 > {
   /** Longest one read or write may wait, in ms (Python's `timeout`); then it rejects with `SocketTimeoutError`. `null`: forever. Default: `null`. */
-  timeout: number | null = null
+  declare timeout: number | null
   /** Send small writes at once (`TCP_NODELAY`). Default: `false`. */
-  disableNagleAlgorithm = false
+  declare disableNagleAlgorithm: boolean
   /** Longest line `rfile.readline()` returns, in bytes, newline included. Default: `65536`. */
-  maxLineLength = 65_536
+  declare maxLineLength: number
   /** Most `rfile.read()` (to end of stream) may buffer, in bytes. Default: `16777216`. */
-  maxReadSize = 16 * 1024 * 1024
+  declare maxReadSize: number
   /** Largest piece `wfile.write()` hands the socket at once, in bytes. Default: `65536`. */
-  writeChunkSize = 65_536
+  declare writeChunkSize: number
   /**
    * Destroys the connection once nothing has been received or sent for this long, in ms (Netty's
    * `IdleStateHandler` all-idle); a read or write waiting then rejects with `SocketTimeoutError`
    * (`operation: 'idle'`). Unlike `timeout`, it also ends a handler that is not reading. `null`: never.
    * Default: `null`.
    */
-  idleTimeout: number | null = null
+  declare idleTimeout: number | null
   /**
    * Destroys the connection once the request has run this long in all, in ms, however busy it is
    * (a client trickling a byte a second never trips `timeout` or `idleTimeout`); a read or write
    * waiting then rejects with `SocketTimeoutError` (`operation: 'request'`). `null`: never. Default: `null`.
    */
-  requestTimeout: number | null = null
+  declare requestTimeout: number | null
+
+  static {
+    // Defaults on the prototype, not copied into every handler (an idle connection keeps its handler);
+    // a subclass's `override timeout = 30_000` is a field of its own, as before.
+    const proto = StreamRequestHandler.prototype
+    proto.timeout = null
+    proto.disableNagleAlgorithm = false
+    proto.maxLineLength = 65_536
+    proto.maxReadSize = 16 * 1024 * 1024
+    proto.writeChunkSize = 65_536
+    proto.idleTimeout = null
+    proto.requestTimeout = null
+  }
 
   /** The connection (Python's `connection`): the request socket. */
   connection!: Socket
