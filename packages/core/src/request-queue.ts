@@ -12,6 +12,8 @@ export class RequestQueue<T> {
   #timer: NodeJS.Timeout | undefined
   #timerMs = 0
   #closed = false
+  #onArrival: (() => boolean) | undefined
+  #arriving = false
 
   constructor(public capacity: number) {}
 
@@ -27,6 +29,21 @@ export class RequestQueue<T> {
   push(item: T): boolean {
     if (this.#closed || this.length >= this.capacity) return false
     this.#items.push(item)
+    const onArrival = this.#onArrival
+    if (onArrival && this.#waiter && !this.#arriving) {
+      this.#arriving = true
+      let served: boolean
+      try {
+        served = onArrival()
+      } finally {
+        this.#arriving = false
+      }
+      // Served: the wait goes on, its timeout counted from now (as a new wait's would be).
+      if (served && this.#isWaiting() && this.length === 0) {
+        this.#timer?.refresh()
+        return true
+      }
+    }
     this.#settle(true)
     return true
   }
@@ -46,13 +63,17 @@ export class RequestQueue<T> {
   /**
    * Resolves true as soon as an item is waiting, false after `timeoutMs` (null: never) or when
    * `wake()`/`close()` is called. One waiter at a time: the serve loop.
+   *
+   * `onArrival`, while this wait lasts, is called by `push()` with the item queued: it may take
+   * and serve it on the spot and return true, and the wait goes on; false ends the wait with true.
    */
-  wait(timeoutMs: number | null): Promise<boolean> | boolean {
+  wait(timeoutMs: number | null, onArrival?: () => boolean): Promise<boolean> | boolean {
     if (this.length > 0) return true
     if (this.#closed) return false
     this.#settle(false)
     return new Promise<boolean>((resolve) => {
       this.#waiter = resolve
+      this.#onArrival = onArrival
       if (timeoutMs !== null && Number.isFinite(timeoutMs)) {
         const ms = Math.max(1, timeoutMs)
         if (this.#timer && this.#timerMs === ms) this.#timer.refresh()
@@ -87,10 +108,15 @@ export class RequestQueue<T> {
     return rest
   }
 
+  // A method, so that the compiler does not assume the waiter survived onArrival().
+  #isWaiting(): boolean {
+    return this.#waiter !== undefined
+  }
+
   #settle(ready: boolean): void {
     const waiter = this.#waiter
     if (!waiter) return
-    this.#waiter = undefined
+    this.#waiter = this.#onArrival = undefined
     waiter(ready)
   }
 }

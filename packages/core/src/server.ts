@@ -51,6 +51,15 @@ export interface ShutdownGracefullyOptions {
 
 const RESOLVED = Promise.resolve()
 
+/** What a request served on arrival left for the serve loop: a handling or actions to await, or an error. */
+interface Arrival {
+  pending: boolean
+  handled?: Promise<void> | undefined
+  actions?: Promise<void> | undefined
+  failure?: { error: unknown } | undefined
+}
+const NO_ARRIVAL: Arrival = { pending: false }
+
 /**
  * Core-internal (not exported by the package), for the event-loop mode: what `trackRequest()` does,
  * split at the start and the end of a request, so that a mode that knows when its work ends needs
@@ -109,6 +118,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   // A request the one-at-a-time loop was running when shutdown() stopped it; the next loop waits for it.
   #unfinished: Promise<void> | undefined
   #accessControl: AccessControl | undefined
+  #arrival: Arrival = NO_ARRIVAL
 
   constructor(
     serverAddress: ServerAddress,
@@ -297,27 +307,35 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     try {
       if (this.#bound) await this.#bound
       if (this.#unfinished) await this.#unfinished
+      const arrival = () => this.#serveArrival()
       while (!this.#shutdownRequested) {
         // Awaited only when the queue was empty: a full queue drains without a turn per request.
-        let ready = this.#queue.wait(pollInterval)
+        // While it waits, a request that arrives is served at once by #serveArrival, for as long
+        // as every hook answers with a plain value: no promise and no turn of this loop per request.
+        let ready = this.#queue.wait(pollInterval, arrival)
         if (typeof ready !== 'boolean') ready = await ready
-        if (this.#shutdownRequested) break
-        if (ready) {
-          // undefined when the request was taken, verified and handed off without waiting (the
-          // event-loop mode): nothing to race, no promise allocated per request.
-          const handled = this.#handleRequestNoblock()
-          // A request still running when shutdown() is called keeps running (serverClose() waits for
-          // it); the loop itself stops at once, so shutdown() from inside a handler cannot deadlock.
-          // The next serveForever()/handleRequest() waits for it: one at a time stays one at a time.
-          if (handled) await Promise.race([handled, shutdownSignal])
-          if (handled && this.#shutdownRequested) {
-            const unfinished: Promise<void> = handled.finally(() => {
-              if (this.#unfinished === unfinished) this.#unfinished = undefined
-            })
-            this.#unfinished = unfinished
-          }
+        // What #serveArrival began and could not finish without waiting: this turn finishes it.
+        let handled = this.#arrival.handled
+        let actions: void | Promise<void> = this.#arrival.actions
+        const failure = this.#arrival.failure
+        const arrived = this.#arrival.pending
+        this.#arrival = NO_ARRIVAL
+        if (failure) throw failure.error
+        if (this.#shutdownRequested && !handled) break
+        // undefined when the request was taken, verified and handed off without waiting (the
+        // event-loop mode): nothing to race, no promise allocated per request.
+        if (ready && !arrived) handled = this.#handleRequestNoblock()
+        // A request still running when shutdown() is called keeps running (serverClose() waits for
+        // it); the loop itself stops at once, so shutdown() from inside a handler cannot deadlock.
+        // The next serveForever()/handleRequest() waits for it: one at a time stays one at a time.
+        if (handled) await Promise.race([handled, shutdownSignal])
+        if (handled && this.#shutdownRequested) {
+          const unfinished: Promise<void> = handled.finally(() => {
+            if (this.#unfinished === unfinished) this.#unfinished = undefined
+          })
+          this.#unfinished = unfinished
         }
-        const actions = this.serviceActions()
+        if (!arrived || handled) actions = this.serviceActions()
         if (actions) await actions
       }
     } finally {
@@ -350,6 +368,27 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
       this.#serving = false
       this.#shutdownRequested = false
     }
+  }
+
+  // One turn of the serve loop for a request that arrived while it waited, run by the queue's
+  // push(): true when it is done, false when the loop must wait for something (#arrival says what).
+  #serveArrival(): boolean {
+    if (this.#shutdownRequested) return false
+    const handled = this.#handleRequestNoblock()
+    if (handled) {
+      this.#arrival = { pending: true, handled }
+      return false
+    }
+    let actions: void | Promise<void>
+    try {
+      actions = this.serviceActions()
+    } catch (error) {
+      this.#arrival = { pending: true, failure: { error } }
+      return false
+    }
+    if (!actions) return true
+    this.#arrival = { pending: true, actions }
+    return false
   }
 
   #enterLoop(): void {

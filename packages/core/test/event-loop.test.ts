@@ -101,4 +101,77 @@ describe('EventLoopMixIn', () => {
     expect(request.releases).toEqual(['shutdown'])
     await waitFor(() => server.activeRequestCount === 0, 'the request to be released')
   })
+
+  it('serves requests that arrive while the loop waits, each followed by serviceActions(), in order', async () => {
+    const handled: number[] = []
+    class Sync extends BaseRequestHandler<MemoryRequest, string, EventLoopMemoryServer> {
+      override handle() {
+        handled.push(this.request.id)
+      }
+    }
+    class Counting extends EventLoopMemoryServer {
+      actions = 0
+      verifications = 0
+      asyncVerify = false
+      override serviceActions() {
+        this.actions++
+      }
+      override verifyRequest(): boolean | Promise<boolean> {
+        this.verifications++
+        return this.asyncVerify ? Promise.resolve(true) : true
+      }
+    }
+    const server = await Counting.create('memory', Sync)
+    servers.push(server)
+    const loop = server.serveForever({ pollInterval: 60_000 })
+    await settle()
+    const ids = Array.from({ length: 5 }, () => server.receive().request.id)
+    await waitFor(() => handled.length === 5, 'five requests handled')
+    expect(handled).toEqual(ids)
+    expect(server.actions).toBe(5) // once per request: no poll wake-up in a 60 s interval
+    // A hook that answers with a promise: the loop waits for it, and still serves every request in order.
+    server.asyncVerify = true
+    const more = Array.from({ length: 5 }, () => server.receive().request.id)
+    await waitFor(() => handled.length === 10, 'five more handled')
+    expect(handled).toEqual([...ids, ...more])
+    expect(server.verifications).toBe(10)
+    expect(server.actions).toBe(10)
+    await server.shutdown()
+    await loop
+  })
+
+  it('serviceActions() that throws after a request served on arrival rejects serveForever()', async () => {
+    const boom = new Error('actions failed')
+    class Throwing extends EventLoopMemoryServer {
+      override serviceActions() {
+        if (this.activeRequestCount === 0 && this.queuedRequestCount === 0 && armed) throw boom
+      }
+    }
+    let armed = false
+    const server = await Throwing.create('memory', BaseRequestHandler)
+    servers.push(server)
+    const loop = server.serveForever({ pollInterval: 60_000 })
+    await settle()
+    armed = true
+    server.receive()
+    await expect(loop).rejects.toBe(boom)
+  })
+
+  it('shutdown() called by a handler served on arrival stops the loop', async () => {
+    class Stops extends BaseRequestHandler<MemoryRequest, string, EventLoopMemoryServer> {
+      override handle() {
+        void this.server.shutdown()
+      }
+    }
+    const server = await EventLoopMemoryServer.create('memory', Stops)
+    servers.push(server)
+    const loop = server.serveForever({ pollInterval: 60_000 })
+    await settle()
+    const { request } = server.receive()
+    await loop
+    expect(request.releases).toEqual(['shutdown'])
+    server.receive() // not served any more: waits in the queue
+    await settle()
+    expect(server.queuedRequestCount).toBe(1)
+  })
 })

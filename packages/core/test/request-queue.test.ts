@@ -101,4 +101,35 @@ describe('RequestQueue', () => {
     queue.push('x')
     await expect(second).resolves.toBe(true)
   })
+
+  it('wait(ms, onArrival): an arrival served on the spot keeps the wait going; one not served ends it', async () => {
+    const queue = new RequestQueue<number>(5)
+    const served: number[] = []
+    let serve = true
+    const onArrival = () => {
+      if (!serve) return false
+      served.push(queue.shift()!)
+      if (served.length === 1) queue.push(99) // pushed from inside: queued, not served recursively
+      return true
+    }
+    let settled: boolean | undefined
+    const waiting = Promise.resolve(queue.wait(null, onArrival)).then((ready) => (settled = ready))
+    queue.push(1)
+    // The item pushed from inside was left waiting: the wait ends so that the loop takes it.
+    await waiting
+    expect(settled).toBe(true)
+    expect(served).toEqual([1])
+    expect(queue.shift()).toBe(99)
+
+    const again = queue.wait(null, onArrival)
+    queue.push(2)
+    queue.push(3)
+    expect(served).toEqual([1, 2, 3])
+    serve = false
+    queue.push(4)
+    await expect(again).resolves.toBe(true)
+    expect(queue.shift()).toBe(4)
+    queue.push(5) // no wait pending: onArrival is not called
+    expect(served).toEqual([1, 2, 3])
+  })
 })
