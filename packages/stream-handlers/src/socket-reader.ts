@@ -39,12 +39,13 @@ interface Listeners {
 }
 let SHARED: Listeners // set by SocketReader's static block, where its private methods are in reach
 
-interface Copy {
-  target: Socket
-  copied: number
-  resolve: (copied: number) => void
-  reject: (error: Error) => void
-  draining: boolean
+// One executor for every promise a reader makes: it hands its resolving functions over through
+// these, so that no executor closure (and context) is made per read.
+let resolveNext: ((value: any) => void) | undefined
+let rejectNext: ((error: Error) => void) | undefined
+function capture(resolve: (value: any) => void, reject: (error: Error) => void): void {
+  resolveNext = resolve
+  rejectNext = reject
 }
 
 /**
@@ -68,10 +69,16 @@ export class SocketReader implements AsyncIterable<Buffer> {
   // The one read waiting for data (a reader has one consumer: its handler).
   #attempt: Attempt | undefined
   #read1Limit = 0 // > 0 while the waiting read is a read1(): data can go straight to it
-  #resolve: ((value: Buffer) => void) | undefined
+  // The waiting read's promise, or copyTo()'s (which resolves with a count).
+  #resolve: ((value: any) => void) | undefined
   #reject: ((error: Error) => void) | undefined
   #timer: NodeJS.Timeout | undefined
-  #copy: Copy | undefined
+  // copyTo(): the socket it writes to, what it has copied, whether it waits for 'drain', and a
+  // count of copies, which tells a 'drain' that comes late from one for the copy under way.
+  #copy: Socket | undefined
+  #copied = 0
+  #draining = false
+  #copies = 0
   // Closures of its own, only for a reader made while another one still reads the same source.
   #listeners: Listeners | undefined
 
@@ -163,38 +170,41 @@ export class SocketReader implements AsyncIterable<Buffer> {
    */
   copyTo(writer: SocketWriter): Promise<number> {
     if (this.#attempt || this.#copy) return Promise.reject(new Error('SocketReader: one read at a time'))
-    const target = writer[kSocket]
-    return new Promise<number>((resolve, reject) => {
-      const copy: Copy = { target, copied: 0, resolve, reject, draining: false }
-      this.#copy = copy
-      this.#attempt = COPYING
-      if (this.timeout !== null) this.#armTimer(this.timeout)
-      for (const chunk of this.#chunks.splice(0)) this.#copyChunk(copy, chunk)
-      this.#length = 0
-      this.#scanned = 0
-      if (this.#error) this.#endCopy(this.#error)
-      else if (this.#eof) this.#endCopy()
-      else if (this.#paused && !copy.draining) {
-        this.#paused = false
-        this.#source.resume()
-      }
-    })
+    const promise = this.#promise<number>()
+    this.#copy = writer[kSocket]
+    this.#copied = 0
+    this.#draining = false
+    this.#copies++
+    this.#attempt = COPYING
+    if (this.timeout !== null) this.#armTimer(this.timeout)
+    for (const chunk of this.#chunks.splice(0)) this.#copyChunk(chunk)
+    this.#length = 0
+    this.#scanned = 0
+    if (this.#error) this.#endCopy(this.#error)
+    else if (this.#eof) this.#endCopy()
+    else if (this.#paused && !this.#draining) {
+      this.#paused = false
+      this.#source.resume()
+    }
+    return promise
   }
 
-  #copyChunk(copy: Copy, chunk: Buffer): void {
-    const { target } = copy
+  #copyChunk(chunk: Buffer): void {
+    const target = this.#copy!
     if (target.destroyed || target.writableEnded) {
       this.#endCopy(new ConnectionClosedError(target.errored ?? undefined))
       return
     }
-    copy.copied += chunk.length
-    if (target.write(chunk) || copy.draining) return
-    copy.draining = true
+    this.#copied += chunk.length
+    if (target.write(chunk) || this.#draining) return
+    this.#draining = true
     this.#paused = true
     this.#source.pause()
+    const copy = this.#copies
     target.once('drain', () => {
-      copy.draining = false
-      if (this.#copy !== copy) return
+      if (this.#copies !== copy) return
+      this.#draining = false
+      if (!this.#copy) return
       if (this.timeout !== null) this.#timer?.refresh()
       this.#paused = false
       this.#source.resume()
@@ -202,12 +212,21 @@ export class SocketReader implements AsyncIterable<Buffer> {
   }
 
   #endCopy(error?: Error): void {
-    const copy = this.#copy
-    if (!copy) return
-    this.#copy = undefined
-    this.#attempt = undefined
-    if (error) copy.reject(error)
-    else copy.resolve(copy.copied)
+    if (!this.#copy) return
+    const resolve = this.#resolve!
+    const reject = this.#reject!
+    this.#copy = this.#attempt = this.#resolve = this.#reject = undefined
+    if (error) reject(error)
+    else resolve(this.#copied)
+  }
+
+  // A pending promise whose resolving functions are this reader's #resolve and #reject.
+  #promise<T>(): Promise<T> {
+    const promise = new Promise<T>(capture)
+    this.#resolve = resolveNext
+    this.#reject = rejectNext
+    resolveNext = rejectNext = undefined
+    return promise
   }
 
   /** Lines, as Python's `for line in rfile`. */
@@ -258,10 +277,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     }
     this.#attempt = attempt
     if (this.timeout !== null) this.#armTimer(this.timeout)
-    return new Promise<Buffer>((resolve, reject) => {
-      this.#resolve = resolve
-      this.#reject = reject
-    })
+    return this.#promise<Buffer>()
   }
 
   // Runs the waiting read again after an event; settles it if it can now complete.
@@ -304,10 +320,11 @@ export class SocketReader implements AsyncIterable<Buffer> {
     if (this.#timer) this.#timer.refresh()
     else {
       this.#timer = setTimeout(() => {
-        const copy = this.#copy
-        if (copy) {
-          this.#endCopy(new SocketTimeoutError(copy.draining ? 'write' : 'read', ms))
-          if (copy.draining) copy.target.destroy() // a stuck write closes the connection, as wfile does
+        const target = this.#copy
+        if (target) {
+          const draining = this.#draining
+          this.#endCopy(new SocketTimeoutError(draining ? 'write' : 'read', ms))
+          if (draining) target.destroy() // a stuck write closes the connection, as wfile does
         } else if (this.#attempt) this.#fail(new SocketTimeoutError('read', ms))
       }, ms)
       this.#timer.unref()
@@ -335,7 +352,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
   #onData(chunk: Buffer): void {
     if (this.#copy) {
       if (this.timeout !== null) this.#timer?.refresh()
-      this.#copyChunk(this.#copy, chunk)
+      this.#copyChunk(chunk)
       return
     }
     // Hot path: a read1() waiting on an empty buffer takes the chunk as it is.
