@@ -92,7 +92,7 @@ describe('ForkingMixIn(TCPServer), pool', () => {
         const client = net.connect(server.serverAddress.port, '127.0.0.1', () => {
           client.write('question\n')
           const junk = Buffer.alloc(64 * 1024, 0x6a)
-          for (let i = 0; i < 32; i++) client.write(junk) // 2 MiB the child never reads
+          for (let i = 0; i < 8; i++) client.write(junk) // 512 KiB the child never reads (within lingerBytes)
           client.end()
         })
         client.on('data', (data: Buffer) => {

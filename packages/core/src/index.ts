@@ -53,4 +53,4 @@ export {
   type SocketType,
 } from './server.js'
 export { type ShutdownOnSignalsOptions, shutdownOnSignals } from './signals.js'
-export { type CloseStreamOptions, closeStreamSocket } from './stream-close.js'
+export { type CloseStreamOptions, closeStreamSocket, LINGER_BYTES } from './stream-close.js'

@@ -5,18 +5,30 @@ export interface CloseStreamOptions {
   closeTimeout: number
   /** Longest to wait for the peer's FIN after ours, discarding what it still sends, in ms. */
   lingerTimeout: number
+  /**
+   * Most bytes to discard while waiting, after which the connection is reset. Node cannot read
+   * into a scratch buffer as nginx does: every discarded chunk is a new allocation, so a peer
+   * streaming junk would cost memory at the rate it sends until the garbage collector catches up.
+   * Default: `1048576` (1 MiB).
+   */
+  lingerBytes?: number
 }
 
-const discard = () => {}
+/** Default of `lingerBytes`. */
+export const LINGER_BYTES = 1024 * 1024
 
 /**
  * Closes an accepted stream socket the way a careful server does (nginx's lingering close):
  * FIN after everything written, then read and discard until the peer's FIN before closing the
  * descriptor. Closing with unread input makes the kernel send RST, and an RST can destroy the reply
  * still in flight to the peer (Python's `close()` has that problem). Bounded: `closeTimeout` for a
- * peer that does not read, `lingerTimeout` for one that does not close.
+ * peer that does not read, `lingerTimeout` for one that does not close, `lingerBytes` for one that
+ * keeps sending (reset, as Python's close would have done at once).
  */
-export function closeStreamSocket(socket: Socket, { closeTimeout, lingerTimeout }: CloseStreamOptions): void {
+export function closeStreamSocket(
+  socket: Socket,
+  { closeTimeout, lingerTimeout, lingerBytes = LINGER_BYTES }: CloseStreamOptions,
+): void {
   if (socket.destroyed) return
   // Fast path: the peer has already closed its side and nothing is left to send.
   if (socket.readableEnded && socket.writableLength === 0) {
@@ -38,9 +50,22 @@ export function closeStreamSocket(socket: Socket, { closeTimeout, lingerTimeout 
     destroyWhenDone()
   })
   if (!socket.readableEnded) {
-    socket.on('data', discard)
+    let budget = lingerBytes
+    socket.on('data', (chunk: Buffer) => {
+      budget -= chunk.length
+      if (budget < 0) resetSocket(socket)
+    })
     socket.once('end', destroyWhenDone)
     socket.resume()
   }
   socket.end()
+}
+
+/** RST for TCP (what Python's close with unread input does); pipes have no reset, only close. */
+function resetSocket(socket: Socket): void {
+  try {
+    socket.resetAndDestroy()
+  } catch {
+    socket.destroy() // ERR_INVALID_HANDLE_TYPE: a Unix socket
+  }
 }

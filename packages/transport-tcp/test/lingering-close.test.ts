@@ -15,7 +15,7 @@ async function readFirstLine(socket: net.Socket): Promise<void> {
 
 // The server answers after one line and closes without reading the rest the client is still sending.
 // A plain close() with unread input sends RST, which can destroy the reply in flight; the lingering
-// close (FIN, discard until the client's FIN) must deliver all of it.
+// close (FIN, discard until the client's FIN, up to lingerBytes) must deliver all of it.
 class AnswerFirstLine extends BaseRequestHandler<net.Socket, InetAddress> {
   override async handle() {
     await readFirstLine(this.request)
@@ -29,13 +29,13 @@ afterEach(async () => {
   server = undefined
 })
 
-function talk(port: number): Promise<{ received: number; error?: string }> {
+function talk(port: number, chunks = 8): Promise<{ received: number; error?: string }> {
   return new Promise((resolve) => {
     let received = 0
     const client = net.connect(port, '127.0.0.1', () => {
       client.write('question\n')
       const junk = Buffer.alloc(64 * 1024, 0x6a)
-      for (let i = 0; i < 64; i++) client.write(junk) // 4 MiB the server never reads
+      for (let i = 0; i < chunks; i++) client.write(junk) // what the server never reads
       client.end()
     })
     client.on('data', (d: Buffer) => {
@@ -52,6 +52,14 @@ describe('closing a connection with unread input', () => {
     void server.serveForever({ pollInterval: 50 })
     const results = await Promise.all(Array.from({ length: 20 }, () => talk(server!.serverAddress.port)))
     for (const result of results) expect(result).toEqual({ received: 256 * 1024 })
+  })
+
+  it('resets a client that sends more than lingerBytes (1 MiB) after the close: bounded work for junk', async () => {
+    server = await EventLoopTCPServer.create({ host: '127.0.0.1', port: 0 }, AnswerFirstLine)
+    void server.serveForever({ pollInterval: 50 })
+    // 64 MiB the server never reads: far past what it discards before giving up.
+    const result = await talk(server.serverAddress.port, 1024)
+    expect(result.error).toMatch(/^(ECONNRESET|EPIPE)$/)
   })
 
   it('gives up after lingerTimeout on a client that keeps the connection open', async () => {

@@ -137,7 +137,7 @@ describe('UnixStreamServer on a filesystem path', () => {
         const client = net.connect({ path, allowHalfOpen: true }, () => {
           client.write('question\n')
           const junk = Buffer.alloc(64 * 1024, 0x6a)
-          for (let i = 0; i < 64; i++) client.write(junk) // 4 MiB the server never reads
+          for (let i = 0; i < 8; i++) client.write(junk) // 512 KiB the server never reads (within lingerBytes)
           client.end()
         })
         client.on('data', (d: Buffer) => {
