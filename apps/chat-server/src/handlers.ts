@@ -1,5 +1,5 @@
 import { type ChatLimits, type ChatStats, createChatStats, DEFAULT_LIMITS } from './handler.js'
-import { IrcChatHandler } from './irc-protocol.js'
+import { DEFAULT_SERVER_NAME, IrcChatHandler } from './irc-protocol.js'
 import { LineChatHandler } from './line-protocol.js'
 import type { ChatNode } from './node.js'
 
@@ -37,7 +37,7 @@ export function createChatHandlers({
   class ConfiguredIrcChatHandler extends IrcChatHandler {
     override limits = resolved
     override stats = stats
-    override serverName = serverName ?? 'socketserver.chat'
+    override serverName = serverName ?? DEFAULT_SERVER_NAME
     override chatNode = chatNode
   }
   return { LineHandler: ConfiguredLineChatHandler, IrcHandler: ConfiguredIrcChatHandler, stats }

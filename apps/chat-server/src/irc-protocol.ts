@@ -7,6 +7,7 @@ import { ChatHandler, SocketSession } from './handler.js'
 import { fold, MAX_NICK_LENGTH, roomName, sanitize } from './text.js'
 
 const VERSION = 'socketserver-chat-1'
+export const DEFAULT_SERVER_NAME = 'socketserver.chat'
 const STARTED = new Date().toUTCString()
 
 function prefix({ nick, user, host }: Sender): string {
@@ -70,7 +71,7 @@ export class IrcSession extends SocketSession {
 /** The handler of the IRC port; `createChatHandlers()` gives it a node, limits and counters. */
 export class IrcChatHandler extends ChatHandler<IrcSession> {
   /** The server's name in replies. Default: `socketserver.chat`. */
-  serverName = 'socketserver.chat'
+  serverName = DEFAULT_SERVER_NAME
   #user: string | null = null
   #pendingNick: string | null = null
   #capNegotiating = false

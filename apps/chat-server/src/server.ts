@@ -36,10 +36,12 @@ export const CHAT_MODES = {
   thread: {
     summary: 'users spread over a pool of worker threads, which share the chat through the bus',
     Server: ThreadingTCPServer,
+    poolSize: 'threads',
   },
   fork: {
     summary: 'users spread over a pool of child processes, which share the chat through the bus',
     Server: ForkingTCPServer,
+    poolSize: 'processes',
   },
 } as const
 
@@ -151,7 +153,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       serverOptions = {
         handlerModule: new URL('./pooled-handlers.js', import.meta.url).href,
         env: { ...defaultChildEnv(), ...env },
-        ...(workers !== undefined && { threads: workers, processes: workers }),
+        ...(workers !== undefined && { [CHAT_MODES[mode].poolSize]: workers }),
       }
     } else {
       node = new ChatNode(await connectBus(bus, { prefix: redisPrefix }))

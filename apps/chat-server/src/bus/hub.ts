@@ -16,8 +16,7 @@ import { EventLoopUnixStreamServer } from '@socketserver/transport-unix'
 import { type MemoryBus, MemoryChatState } from './memory.js'
 import type { ChatBus, ChatEvent, RoomInfo } from './types.js'
 
-type Op = 'claimNick' | 'releaseNick' | 'isOnline' | 'join' | 'part' | 'members' | 'rooms' | 'publish'
-const OPS: ReadonlySet<string> = new Set<Op>([
+const OP_NAMES = [
   'claimNick',
   'releaseNick',
   'isOnline',
@@ -26,7 +25,9 @@ const OPS: ReadonlySet<string> = new Set<Op>([
   'members',
   'rooms',
   'publish',
-])
+] as const
+type Op = (typeof OP_NAMES)[number]
+const OPS: ReadonlySet<string> = new Set(OP_NAMES)
 
 /** Events a node has not read yet, in bytes, before the hub drops it as stuck. */
 const MAX_NODE_BACKLOG = 64 * 1024 * 1024
