@@ -28,11 +28,13 @@ export class BaseRequestHandler<Request = unknown, ClientAddress = unknown, Serv
     readonly server: Server,
   ) {}
 
-  setup(): void | Promise<void> {}
+  // Any promise will do: its value is ignored (so `handle() { return this.rfile.copyTo(this.wfile) }`
+  // types, and an idle connection then keeps no suspended async function).
+  setup(): void | PromiseLike<unknown> {}
 
-  handle(): void | Promise<void> {}
+  handle(): void | PromiseLike<unknown> {}
 
-  finish(): void | Promise<void> {}
+  finish(): void | PromiseLike<unknown> {}
 }
 
 /** Runs a handler's steps as Python's `BaseRequestHandler.__init__` does. */

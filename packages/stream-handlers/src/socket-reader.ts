@@ -21,6 +21,11 @@ export interface SocketReaderOptions {
 
 const EMPTY = Buffer.alloc(0)
 const NEWLINE = 0x0a
+const OPTIONS = ['maxLineLength', 'maxReadSize', 'timeout', 'highWaterMark'] as const
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+// The buffer of a reader that has never had to keep a chunk: shared, never written to (an idle
+// connection whose reads are waiting keeps no array of its own).
+const NO_CHUNKS: Buffer[] = []
 
 // What a read that has to wait will accept: `undefined` means "not yet". Called with the reader
 // as `this`, so that read1() can wait with a method shared by every reader rather than a closure.
@@ -38,6 +43,9 @@ interface Listeners {
   error: (error: Error) => void
 }
 let SHARED: Listeners // set by SocketReader's static block, where its private methods are in reach
+// Closures of their own, for a reader made while another one still reads the same source (rare:
+// kept here rather than in a field every reader would carry).
+const OWN_LISTENERS = new WeakMap<SocketReader, Listeners>()
 
 // One executor for every promise a reader makes: it hands its resolving functions over through
 // these, so that no executor closure (and context) is made per read.
@@ -54,12 +62,13 @@ function capture(resolve: (value: any) => void, reject: (error: Error) => void):
  * stays bounded by that plus the largest line or read asked for; a read that needs more resumes it.
  */
 export class SocketReader implements AsyncIterable<Buffer> {
-  readonly maxLineLength: number
-  readonly maxReadSize: number
-  readonly timeout: number | null
-  readonly highWaterMark: number
+  // Defaults on the prototype (set in the static block); a reader given other values has its own.
+  declare readonly maxLineLength: number
+  declare readonly maxReadSize: number
+  declare readonly timeout: number | null
+  declare readonly highWaterMark: number
   readonly #source: Readable
-  #chunks: Buffer[] = []
+  #chunks: Buffer[] = NO_CHUNKS
   #length = 0
   #scanned = 0 // leading bytes already searched for a newline
   #eof = false
@@ -79,15 +88,15 @@ export class SocketReader implements AsyncIterable<Buffer> {
   #copied = 0
   #draining = false
   #copies = 0
-  // Closures of its own, only for a reader made while another one still reads the same source.
-  #listeners: Listeners | undefined
 
   constructor(source: Readable, options: SocketReaderOptions = {}) {
     this.#source = source
-    this.maxLineLength = options.maxLineLength ?? 65_536
-    this.maxReadSize = options.maxReadSize ?? 16 * 1024 * 1024
-    this.timeout = options.timeout ?? null
-    this.highWaterMark = options.highWaterMark ?? 65_536
+    const defaults = SocketReader.prototype as Mutable<SocketReader>
+    for (const key of OPTIONS) {
+      const value = options[key]
+      if (value !== undefined && value !== defaults[key])
+        (this as Mutable<SocketReader>)[key] = value as never
+    }
     if (source.readableEnded || source.destroyed) this.#eof = true
     const owner = (source as Source)[kReader]
     let listeners: Listeners = SHARED
@@ -98,7 +107,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
         end: () => this.#onEnd(),
         error: (error) => this.#onError(error),
       }
-      this.#listeners = listeners
+      OWN_LISTENERS.set(this, listeners)
     }
     source.on('data', listeners.data)
     source.on('end', listeners.end)
@@ -177,7 +186,9 @@ export class SocketReader implements AsyncIterable<Buffer> {
     this.#copies++
     this.#attempt = COPYING
     if (this.timeout !== null) this.#armTimer(this.timeout)
-    for (const chunk of this.#chunks.splice(0)) this.#copyChunk(chunk)
+    const buffered = this.#chunks
+    this.#chunks = NO_CHUNKS
+    for (const chunk of buffered) this.#copyChunk(chunk)
     this.#length = 0
     this.#scanned = 0
     if (this.#error) this.#endCopy(this.#error)
@@ -243,7 +254,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     if (this.#closed) return
     this.#closed = true
     const source = this.#source as Source
-    const listeners = this.#listeners ?? SHARED
+    const listeners = OWN_LISTENERS.get(this) ?? SHARED
     source.off('data', listeners.data)
     source.off('end', listeners.end)
     source.off('close', listeners.end)
@@ -332,6 +343,11 @@ export class SocketReader implements AsyncIterable<Buffer> {
   }
 
   static {
+    const proto = SocketReader.prototype as Mutable<SocketReader>
+    proto.maxLineLength = 65_536
+    proto.maxReadSize = 16 * 1024 * 1024
+    proto.timeout = null
+    proto.highWaterMark = 65_536
     // Shared by every reader that owns its source; `this` is the source (EventEmitter's doing).
     SHARED = {
       data(this: Source, chunk: Buffer) {
@@ -360,7 +376,8 @@ export class SocketReader implements AsyncIterable<Buffer> {
       this.#succeed(chunk)
       return
     }
-    this.#chunks.push(chunk)
+    if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk]
+    else this.#chunks.push(chunk)
     this.#length += chunk.length
     this.#retry()
     // Read ahead up to highWaterMark while nobody asks; a waiting read is bounded by its own limit.

@@ -312,6 +312,29 @@ describe('rfile.copyTo(wfile)', () => {
     expect(reply.subarray(5).equals(tail)).toBe(true)
   })
 
+  it('handle() may return the copy itself: the connection stays served until it resolves', async () => {
+    class ReturnCopy extends StreamRequestHandler {
+      override handle() {
+        return this.rfile.copyTo(this.wfile)
+      }
+    }
+    const { port } = await start(ReturnCopy)
+    const data = randomBytes(256 * 1024)
+    expect((await exchange(port, data)).equals(data)).toBe(true)
+  })
+
+  it('readers keep their own buffers: data one connection buffered never shows on another', async () => {
+    class Lines extends StreamRequestHandler {
+      override async handle() {
+        for await (const line of this.rfile) await this.wfile.write(line)
+      }
+    }
+    const { port } = await start(Lines)
+    const inputs = Array.from({ length: 8 }, (_, i) => `c${i}-1\nc${i}-2\nc${i}-3\n`)
+    const replies = await Promise.all(inputs.map((input) => exchange(port, input)))
+    expect(replies.map(String)).toEqual(inputs)
+  })
+
   it('round-trips 10 MB and resolves with the byte count', async () => {
     CopyEcho.copied = []
     const { port } = await start(CopyEcho)

@@ -9,8 +9,8 @@ import { sha } from '../hash.js'
 
 /** RFC 862 echo: `copyTo` moves each chunk from the socket's events to the writer with backpressure. */
 export class StreamEcho extends StreamRequestHandler {
-  override async handle(): Promise<void> {
-    await this.rfile.copyTo(this.wfile)
+  override handle(): Promise<number> {
+    return this.rfile.copyTo(this.wfile)
   }
 }
 
