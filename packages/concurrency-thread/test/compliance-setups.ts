@@ -15,6 +15,14 @@ class ThreadingUDPServer extends ThreadingMixIn(UDPServer) {}
 class ThreadingUnixStreamServer extends ThreadingMixIn(UnixStreamServer) {}
 class ThreadingUnixDatagramServer extends ThreadingMixIn(UnixDatagramServer) {}
 
+/** ThreadingMixIn over every transport, as `forEachTransport` takes them. */
+export const threadingServers = {
+  TCPServer: ThreadingTCPServer,
+  UDPServer: ThreadingUDPServer,
+  UnixStreamServer: ThreadingUnixStreamServer,
+  UnixDatagramServer: ThreadingUnixDatagramServer,
+}
+
 // Worker threads alive (spawned, not exited), from the pools' lifecycle channel.
 const alive = new Set<unknown>()
 diagnostics.subscribe(channels.worker.name, (message) => {
@@ -28,13 +36,7 @@ const paths = new SocketPaths('sst-')
 
 /** Registers the suite for every transport, the servers made with `options` (`threads`, `threadPerRequest`). */
 export function threadComplianceTests(label: string, options: Record<string, unknown>): void {
-  const servers = {
-    TCPServer: ThreadingTCPServer,
-    UDPServer: ThreadingUDPServer,
-    UnixStreamServer: ThreadingUnixStreamServer,
-    UnixDatagramServer: ThreadingUnixDatagramServer,
-  }
-  forEachTransport(servers, UnixDatagramSocket, paths, (Server, where, transport) =>
+  forEachTransport(threadingServers, UnixDatagramSocket, paths, (Server, where, transport) =>
     serverComplianceTests({
       name: `${Server.name} (${label}) on ${where}`,
       Server,

@@ -1,7 +1,13 @@
+import diagnostics from 'node:diagnostics_channel'
 import type net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Worker } from 'node:worker_threads'
-import { connectStream, receiveLine, type StreamClient } from '@socketserver/compliance-tests'
+import {
+  type ComplianceClient,
+  connectStream,
+  receiveLine,
+  type StreamClient,
+} from '@socketserver/compliance-tests'
 import type { BaseServer } from '@socketserver/core'
 
 /** The module the workers import the test handlers from (plain ESM). */
@@ -11,7 +17,7 @@ export const handlerPath = fileURLToPath(handlerModule)
 /** Servers and clients of one test, closed in afterEach whatever happened; checks no worker outlives it. */
 export class Resources {
   readonly servers = new Set<BaseServer<any, any, any> & { workerThreads: Worker[] }>()
-  readonly clients = new Set<StreamClient | net.Socket>()
+  readonly clients = new Set<ComplianceClient | net.Socket>()
   readonly workers = new Set<Worker>()
 
   server<T extends BaseServer<any, any, any> & { workerThreads: Worker[] }>(server: T): T {
@@ -20,10 +26,14 @@ export class Resources {
     return server
   }
 
-  async connect(options: net.NetConnectOpts): Promise<StreamClient> {
-    const client = await connectStream(options)
+  /** Closes `client` after the test. */
+  client<T extends ComplianceClient>(client: T): T {
     this.clients.add(client)
     return client
+  }
+
+  async connect(options: net.NetConnectOpts): Promise<StreamClient> {
+    return this.client(await connectStream(options))
   }
 
   async cleanup(): Promise<void> {
@@ -48,8 +58,20 @@ export class Resources {
   }
 }
 
+/** Resolves once `server` starts handling a request (`socketserver:request:start`). */
+export function requestStarted(server: unknown): Promise<void> {
+  return new Promise((resolve) => {
+    const onStart = (message: unknown) => {
+      if ((message as { server: unknown }).server !== server) return
+      diagnostics.unsubscribe('socketserver:request:start', onStart)
+      resolve()
+    }
+    diagnostics.subscribe('socketserver:request:start', onStart)
+  })
+}
+
 /** Sends `line` and resolves with the next line the server sends back (without the newline). */
-export async function ask(client: StreamClient, line: string): Promise<string> {
+export async function ask(client: ComplianceClient, line: string): Promise<string> {
   await client.send(`${line}\n`)
   return (await receiveLine(client)).toString().replace(/\n$/, '')
 }

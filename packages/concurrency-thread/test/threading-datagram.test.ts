@@ -1,4 +1,3 @@
-import diagnostics from 'node:diagnostics_channel'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +9,7 @@ import { UnixDatagramServer, UnixDatagramSocket } from '@socketserver/transport-
 import { afterEach, describe, expect, it } from 'vitest'
 import { ThreadingMixIn } from '../src/index.js'
 import { DatagramEcho, UnixDatagramEcho } from './fixtures/handlers.mjs'
-import { handlerModule } from './helpers.js'
+import { handlerModule, requestStarted } from './helpers.js'
 
 class ThreadingUDPServer extends ThreadingMixIn(UDPServer) {
   errors: unknown[] = []
@@ -100,14 +99,7 @@ describe('ThreadingMixIn(UDPServer)', () => {
     }
     expect(ids.size).toBe(3) // a new thread each time
     // serverClose() once the last datagram is being processed (its thread is still starting).
-    const started = new Promise<void>((resolve) => {
-      const onStart = (message: any) => {
-        if (message.server !== server) return
-        diagnostics.unsubscribe('socketserver:request:start', onStart)
-        resolve()
-      }
-      diagnostics.subscribe('socketserver:request:start', onStart)
-    })
+    const started = requestStarted(server)
     await client.send('last')
     await started
     await server.serverClose()
