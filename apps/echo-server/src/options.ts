@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util'
+import { choice, choiceList, integer, MAX_TIMER_MS, parseArgv, UsageError } from '@socketserver/app-cli'
 import {
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_HOST,
@@ -6,7 +6,6 @@ import {
   DEFAULT_PORT,
   ECHO_MODES,
   type EchoMode,
-  isEchoMode,
   type ListenerSpec,
 } from './server.js'
 
@@ -23,15 +22,6 @@ export interface CliOptions {
   drainTimeout: number
 }
 
-/** A bad command line: the CLI prints the message and a hint, and exits 2. */
-export class UsageError extends Error {}
-
-const MAX_TIMER_MS = 2 ** 31 - 1 // setTimeout's limit
-
-const modeList = Object.entries(ECHO_MODES)
-  .map(([name, { summary }]) => `      ${name.padEnd(12)}${summary}`)
-  .join('\n')
-
 export const USAGE = `Usage: ${PROGRAM} [options]
 
 RFC 862 echo server over TCP, UDP and Unix sockets: every byte a client sends comes straight back.
@@ -46,7 +36,7 @@ Options:
                         UDP echo never answers ports 7, 13, 19, 37, 123 and limits each
                         source to 100 datagrams/s (burst 200).
   --mode <name>         How connections are served. Default: event-loop
-${modeList}
+${choiceList(ECHO_MODES)}
   --idle-timeout <ms>   Close a connection that sends nothing for this long; 0 never.
                         Default: ${DEFAULT_IDLE_TIMEOUT}
   --drain-timeout <ms>  On SIGINT/SIGTERM, how long open connections may finish before
@@ -58,35 +48,20 @@ Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}
 
 /** Parses the command line (without the node and script paths); throws `UsageError`. */
 export function parseCliArgs(argv: string[]): CliOptions {
-  let values: Record<string, string | boolean | string[] | undefined>
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        listen: { type: 'string', multiple: true },
-        mode: { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'drain-timeout': { type: 'string' },
-      },
-    }))
-  } catch (error) {
-    // parseArgs explains in several sentences (one about positionals); the first one says what is wrong.
-    const message = (error as Error).message.split(/\.\s/)[0]!.replace(/\s+/g, ' ')
-    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1))
-  }
-  const mode = (values.mode as string | undefined) ?? 'event-loop'
-  if (!isEchoMode(mode)) {
-    throw new UsageError(`--mode must be one of ${Object.keys(ECHO_MODES).join(', ')} (got '${mode}')`)
-  }
-  const host = (values.host as string | undefined) ?? DEFAULT_HOST
+  const values = parseArgv(argv, {
+    help: { type: 'boolean', short: 'h' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    mode: { type: 'string' },
+    'idle-timeout': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+  })
+  const mode: EchoMode = choice('--mode', values.mode, 'event-loop', ECHO_MODES)
+  const host = values.host ?? DEFAULT_HOST
   if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
   const port = integer('--port', values.port, DEFAULT_PORT, 65535)
-  const listen = (values.listen as unknown as string[] | undefined) ?? []
+  const listen = values.listen ?? []
   return {
     help: values.help === true,
     host,
@@ -96,13 +71,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     idleTimeout: integer('--idle-timeout', values['idle-timeout'], DEFAULT_IDLE_TIMEOUT, MAX_TIMER_MS),
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
   }
-}
-
-function integer(name: string, raw: unknown, fallback: number, max: number): number {
-  if (raw === undefined) return fallback
-  const value = /^\d+$/.test(String(raw)) ? Number(raw) : Number.NaN
-  if (!(value <= max)) throw new UsageError(`${name} must be an integer from 0 to ${max} (got '${raw}')`)
-  return value
 }
 
 /** `tcp:HOST:PORT`, `udp:HOST:PORT` (`[::1]` for IPv6), `unix:PATH`, `unix-dgram:PATH` (`@name`: abstract). */

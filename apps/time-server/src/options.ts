@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util'
+import { integer, MAX_TIMER_MS, parseArgv, UsageError } from '@socketserver/app-cli'
 import { DEFAULT_BURST, DEFAULT_RATE } from '@socketserver/transport-udp'
 import {
   DEFAULT_DAYTIME_PORT,
@@ -20,11 +20,6 @@ export interface CliOptions {
   burst: number
   drainTimeout: number
 }
-
-/** A bad command line: the CLI prints the message and a hint, and exits 2. */
-export class UsageError extends Error {}
-
-const MAX_TIMER_MS = 2 ** 31 - 1 // setTimeout's limit
 
 export const USAGE = `Usage: ${PROGRAM} [options]
 
@@ -56,31 +51,19 @@ Try it: rdate -p -o ${DEFAULT_TIME_PORT} ${DEFAULT_HOST}
 
 /** Parses the command line (without the node and script paths); throws `UsageError`. */
 export function parseCliArgs(argv: string[]): CliOptions {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        host: { type: 'string' },
-        'time-port': { type: 'string' },
-        'daytime-port': { type: 'string' },
-        'sntp-port': { type: 'string' },
-        rate: { type: 'string' },
-        burst: { type: 'string' },
-        'drain-timeout': { type: 'string' },
-      },
-    }))
-  } catch (error) {
-    // parseArgs explains in several sentences; the first one says what is wrong.
-    const message = (error as Error).message.split(/\.\s/)[0]!.replace(/\s+/g, ' ')
-    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1))
-  }
-  const host = (values.host as string | undefined) ?? DEFAULT_HOST
+  const values = parseArgv(argv, {
+    help: { type: 'boolean', short: 'h' },
+    host: { type: 'string' },
+    'time-port': { type: 'string' },
+    'daytime-port': { type: 'string' },
+    'sntp-port': { type: 'string' },
+    rate: { type: 'string' },
+    burst: { type: 'string' },
+    'drain-timeout': { type: 'string' },
+  })
+  const host = values.host ?? DEFAULT_HOST
   if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
-  const rateRaw = values.rate as string | undefined
+  const rateRaw = values.rate
   const rate =
     rateRaw === undefined ? DEFAULT_RATE : /^\d+(\.\d+)?$/.test(rateRaw) ? Number(rateRaw) : Number.NaN
   if (!(rate > 0)) throw new UsageError(`--rate must be a positive number (got '${rateRaw}')`)
@@ -96,11 +79,4 @@ export function parseCliArgs(argv: string[]): CliOptions {
     burst,
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
   }
-}
-
-function integer(name: string, raw: unknown, fallback: number, max: number): number {
-  if (raw === undefined) return fallback
-  const value = /^\d+$/.test(String(raw)) ? Number(raw) : Number.NaN
-  if (!(value <= max)) throw new UsageError(`${name} must be an integer from 0 to ${max} (got '${raw}')`)
-  return value
 }

@@ -1,0 +1,11 @@
+export {
+  type ArgvValues,
+  choice,
+  choiceList,
+  integer,
+  MAX_TIMER_MS,
+  type ParseArgvOptions,
+  parseArgv,
+  UsageError,
+} from './options.js'
+export { type BaseCliOptions, type CliApp, type RunningServers, runCli, say } from './run.js'

@@ -1,0 +1,112 @@
+import { type BaseServer, shutdownOnSignals } from '@socketserver/core'
+import { UsageError } from './options.js'
+
+/** What an app's `start` gives back: its servers, serving, and a way to close their listeners. */
+export interface RunningServers {
+  readonly servers: ReadonlyArray<BaseServer<any, any, any>>
+  /** Settles when every serve loop ends; a rejection ends the process with status 1. */
+  readonly serving: Promise<unknown>
+  stopAccepting(): void
+}
+
+/** The options every app parses: `--help` and `--drain-timeout`. */
+export interface BaseCliOptions {
+  help: boolean
+  drainTimeout: number
+}
+
+/** One app's command line: its name and texts, and what it does at each step. */
+export interface CliApp<O extends BaseCliOptions, S extends RunningServers> {
+  /** Starts every error line: `PROGRAM: message`. */
+  program: string
+  /** Printed as is for `--help`. */
+  usage: string
+  /** Parses the arguments (without the node and script paths); throws `UsageError` on a bad one. */
+  parse(argv: string[]): O
+  /** Binds and starts serving; a rejection is printed as `PROGRAM: message` and exits 1. */
+  start(options: O): Promise<S>
+  /** Runs once the signal handlers are in place: say where it listens (the reader may signal at once). */
+  listening(servers: S, options: O): void
+  /** On the first SIGINT/SIGTERM, after `stopAccepting()`: the line to print (a second signal forces exit). */
+  draining(servers: S, signal: NodeJS.Signals, options: O): string
+  /** Once every connection closed or was cut short (`aborted`): the last line; exits 0 when it is written. */
+  stopped(servers: S, aborted: number, options: O): string | Promise<string>
+}
+
+/** Writes a line to stdout. */
+export function say(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+/**
+ * Runs an app's command line: a `UsageError` prints `PROGRAM: message` and a `--help` hint to stderr
+ * and exits 2; `--help` prints the usage and exits 0; a failed start exits 1; then the servers run
+ * until a signal drains them. Sets `process.exitCode` and never rejects; any other error is printed
+ * with its stack and exits 1.
+ */
+export function runCli<O extends BaseCliOptions, S extends RunningServers>(
+  app: CliApp<O, S>,
+  argv: string[] = process.argv.slice(2),
+): Promise<void> {
+  return main(app, argv).then(
+    (code) => {
+      if (code !== undefined) process.exitCode = code
+    },
+    (error: unknown) => {
+      process.stderr.write(`${app.program}: ${(error as Error)?.stack ?? error}\n`)
+      process.exitCode = 1
+    },
+  )
+}
+
+async function main<O extends BaseCliOptions, S extends RunningServers>(
+  app: CliApp<O, S>,
+  argv: string[],
+): Promise<number | undefined> {
+  const { program } = app
+  let options: O
+  try {
+    options = app.parse(argv)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    process.stderr.write(`${program}: ${error.message}\nTry '${program} --help' for more information.\n`)
+    return 2
+  }
+  if (options.help) {
+    process.stdout.write(app.usage)
+    return 0
+  }
+
+  let running: S
+  try {
+    running = await app.start(options)
+  } catch (error) {
+    process.stderr.write(`${program}: ${(error as Error).message}\n`)
+    return 1
+  }
+  const fail = (what: string) => (error: unknown) => {
+    process.stderr.write(`${program}: ${what}${(error as Error)?.stack ?? error}\n`)
+    process.exit(1)
+  }
+  // Exit once the last line is written rather than when the last handle lets go: a socket still
+  // flushing to a client that does not read could hold the process after the drain was declared over.
+  const finish = (line: string) => process.stdout.write(`${line}\n`, () => process.exit(0))
+  shutdownOnSignals(running.servers, {
+    timeout: options.drainTimeout,
+    onSignal(signal) {
+      // Close the listeners before saying so, so that whoever reads the line can rely on it.
+      running.stopAccepting()
+      say(app.draining(running, signal, options))
+    },
+    onClosed({ aborted }) {
+      const line = app.stopped(running, aborted, options)
+      if (typeof line === 'string') finish(line)
+      else line.then(finish, fail(''))
+    },
+  })
+
+  app.listening(running, options)
+
+  running.serving.catch(fail('serve loop failed: '))
+  return undefined
+}
