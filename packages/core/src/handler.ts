@@ -16,6 +16,14 @@ export type RequestHandlerClass<Request = any, ClientAddress = any, Server = any
 ) => RequestHandler
 
 /**
+ * What a handler's step returns: nothing, or something to await whose value is ignored, so that
+ * `handle() { return this.rfile.copyTo(this.wfile) }` types (and an idle connection then keeps no
+ * suspended async function).
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: a step returns nothing or a promise, as `void | Promise<void>` did
+export type HookResult = void | PromiseLike<unknown>
+
+/**
  * Python's `BaseRequestHandler`: one instance per request. Override `handle()` (and `setup()`/
  * `finish()` when there is something to prepare or release).
  */
@@ -28,13 +36,11 @@ export class BaseRequestHandler<Request = unknown, ClientAddress = unknown, Serv
     readonly server: Server,
   ) {}
 
-  // Any promise will do: its value is ignored (so `handle() { return this.rfile.copyTo(this.wfile) }`
-  // types, and an idle connection then keeps no suspended async function).
-  setup(): void | PromiseLike<unknown> {}
+  setup(): HookResult {}
 
-  handle(): void | PromiseLike<unknown> {}
+  handle(): HookResult {}
 
-  finish(): void | PromiseLike<unknown> {}
+  finish(): HookResult {}
 }
 
 /** Runs a handler's steps as Python's `BaseRequestHandler.__init__` does. */

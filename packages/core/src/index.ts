@@ -38,7 +38,13 @@ export {
   type EventLoopServerOptions,
   type ServerConstructor,
 } from './event-loop.js'
-export { BaseRequestHandler, type RequestHandler, type RequestHandlerClass, runHandler } from './handler.js'
+export {
+  BaseRequestHandler,
+  type HookResult,
+  type RequestHandler,
+  type RequestHandlerClass,
+  runHandler,
+} from './handler.js'
 export { HANDLER_WORKER_MARK, isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
 export { reportListenerError, watchDescriptors } from './listener-errors.js'
