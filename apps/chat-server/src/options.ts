@@ -56,26 +56,21 @@ Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}    (or point an IRC client at ${DEFAU
 
 /** Parses the command line (without the node and script paths); throws `UsageError`. */
 export function parseCliArgs(argv: string[]): CliOptions {
-  const values = parseArgv(
-    argv,
-    {
-      help: { type: 'boolean', short: 'h' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'irc-port': { type: 'string' },
-      mode: { type: 'string' },
-      bus: { type: 'string' },
-      'redis-prefix': { type: 'string' },
-      workers: { type: 'string' },
-      'max-line': { type: 'string' },
-      rate: { type: 'string' },
-      'max-output': { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      'drain-timeout': { type: 'string' },
-    },
-    // This CLI has always kept parseArgs's capital ("Unknown option '--x'").
-    { lowerCaseFirst: false },
-  )
+  const values = parseArgv(argv, {
+    help: { type: 'boolean', short: 'h' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'irc-port': { type: 'string' },
+    mode: { type: 'string' },
+    bus: { type: 'string' },
+    'redis-prefix': { type: 'string' },
+    workers: { type: 'string' },
+    'max-line': { type: 'string' },
+    rate: { type: 'string' },
+    'max-output': { type: 'string' },
+    'idle-timeout': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+  })
   const mode: ChatMode = choice('--mode', values.mode, 'event-loop', CHAT_MODES)
   const bus = values.bus ?? 'memory'
   if (bus !== 'memory' && !/^rediss?:\/\//.test(bus))

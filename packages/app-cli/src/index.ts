@@ -4,7 +4,6 @@ export {
   choiceList,
   integer,
   MAX_TIMER_MS,
-  type ParseArgvOptions,
   parseArgv,
   UsageError,
 } from './options.js'

@@ -13,25 +13,17 @@ export type ArgvValues<T extends OptionsConfig> = ReturnType<
   typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>
 >['values']
 
-export interface ParseArgvOptions {
-  /** Lower-case the first letter of `parseArgs`'s message (`unknown option '--x'`). Default: true. */
-  lowerCaseFirst?: boolean
-}
-
 /**
  * `parseArgs` with `strict` and no positionals; its error becomes a `UsageError` holding only its
- * first sentence (parseArgs explains in several, one about positionals; the first says what is wrong).
+ * first sentence, lower-cased (`unknown option '--x'`): parseArgs explains in several, one about
+ * positionals; the first says what is wrong.
  */
-export function parseArgv<const T extends OptionsConfig>(
-  argv: string[],
-  options: T,
-  { lowerCaseFirst = true }: ParseArgvOptions = {},
-): ArgvValues<T> {
+export function parseArgv<const T extends OptionsConfig>(argv: string[], options: T): ArgvValues<T> {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values
   } catch (error) {
     const message = (error as Error).message.split(/\.\s/)[0]!.replace(/\s+/g, ' ')
-    throw new UsageError(lowerCaseFirst ? message.charAt(0).toLowerCase() + message.slice(1) : message)
+    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1))
   }
 }
 

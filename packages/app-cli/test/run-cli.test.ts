@@ -143,9 +143,7 @@ describe('option helpers', () => {
   it('parseArgv: values typed by their config; parseArgs errors as a one-sentence UsageError', () => {
     expect(parseArgv(['-h', '--port', '7'], options)).toEqual({ help: true, port: '7' })
     expect(() => parseArgv(['--nope'], options)).toThrow(new UsageError("unknown option '--nope'"))
-    expect(() => parseArgv(['x'], options, { lowerCaseFirst: false })).toThrow(
-      new UsageError("Unexpected argument 'x'"),
-    )
+    expect(() => parseArgv(['x'], options)).toThrow(new UsageError("unexpected argument 'x'"))
   })
 
   it('integer: the fallback when absent, whole numbers from min to max only', () => {
