@@ -22,6 +22,14 @@ export type ErrorCode =
   | 'SOCKSRV_HANDLER_MODULE'
   | 'SOCKSRV_DATAGRAM_TOO_LARGE'
   | 'SOCKSRV_ACCESS_DENIED'
+  // @socketserver/sunrpc
+  | 'SOCKSRV_XDR_DECODE'
+  | 'SOCKSRV_XDR_ENCODE'
+  | 'SOCKSRV_RPC_RECORD_TOO_LARGE'
+  | 'SOCKSRV_RPC_PROTOCOL'
+  | 'SOCKSRV_RPC_AUTH'
+  | 'SOCKSRV_RPCBIND'
+  | 'SOCKSRV_RPC_CALL'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
