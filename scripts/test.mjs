@@ -40,9 +40,16 @@ const clients = {
   python3: 'python3',
   ii: 'ii',
   'redis-server': 'redis-server',
+  rpcinfo: 'rpcbind',
+  rpcbind: 'rpcbind',
+  rpcgen: 'rpcsvc-proto',
+  cc: 'gcc',
+  // a path: a file the package provides (headers), not a command
+  '/usr/include/tirpc/rpc/rpc.h': 'libtirpc-dev',
 }
 const missing = Object.keys(clients).filter(
-  (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
+  (tool) =>
+    tool.startsWith('/') ? !existsSync(tool) : spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
 )
 if (missing.length > 0) {
   const packages = missing.map((tool) => clients[tool])
