@@ -1,6 +1,7 @@
 import { isMainThread, parentPort, Worker } from 'node:worker_threads'
 import type { LoadgenMessage, ParentMessage, RunRequest, RunResult } from '../protocol.js'
 import { type HistogramData, LatencyHistogram } from '../stats.js'
+import { rpcWorkloads } from './rpc.js'
 import { tcpConnect } from './tcp-connect.js'
 import { tcpIdle } from './tcp-idle.js'
 import { tcpPingPong } from './tcp-pingpong.js'
@@ -18,6 +19,7 @@ const workloads: Record<string, Workload> = {
   'tcp-connect': tcpConnect,
   'tcp-idle': tcpIdle,
   'udp-pingpong': udpPingPong,
+  ...rpcWorkloads,
 }
 /** Idle connections read the server's memory before and after all of them: one thread only. */
 const SPLITTABLE = new Set(['tcp-pingpong', 'tcp-connect', 'udp-pingpong'])

@@ -3,10 +3,12 @@
  * dispatcher (kv_svc.c from `rpcgen -m`, kv_xdr.c, kv.h: generated at bench time, never committed)
  * and this main, which binds TCP and UDP to 127.0.0.1:PORT itself (rpcgen's generated main binds
  * every interface and registers with rpcbind; this one does neither) and runs svc_run().
- * Usage: kv_server PORT   (prints "listening PORT" once both sockets are bound)
+ * Usage: kv_server PORT   (0: any free port). Keeps the bench harness's contract (servers/main.ts):
+ * prints {"ready":true,"host":"127.0.0.1","port":P,"pid":N} once bound, exits when stdin closes.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <rpc/rpc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +107,15 @@ int kv_prog_1_freeresult(SVCXPRT *transp, xdrproc_t xdr_result, caddr_t result) 
   return 1; /* results are static or owned by the store */
 }
 
+static void *watch_stdin(void *arg) {
+  char buf[256];
+  (void)arg;
+  while (read(0, buf, sizeof buf) > 0) {
+  }
+  _exit(0);
+  return NULL;
+}
+
 static int bound(int type, int port) {
   int fd = socket(AF_INET, type, 0);
   int one = 1;
@@ -146,7 +157,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot create the RPC transports\n");
     return 1;
   }
-  printf("listening %d\n", port);
+  pthread_t watcher;
+  pthread_create(&watcher, NULL, watch_stdin, NULL);
+  printf("{\"ready\":true,\"host\":\"127.0.0.1\",\"port\":%d,\"pid\":%d}\n", port, (int)getpid());
   fflush(stdout);
   svc_run();
   return 1;

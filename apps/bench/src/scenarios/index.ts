@@ -1,4 +1,5 @@
 import { bulk, cpuBound, idle, tcpConnect, tcpPingPong, udpPingPong, unixPingPong } from './all.js'
+import { rpcTcpGet, rpcTcpNull, rpcUdpGet, rpcUdpNull } from './sunrpc.js'
 import type { Scenario } from './types.js'
 
 export type { ComparisonSpec, Launch, Metric, RunSettings, Scenario, ServerSpec } from './types.js'
@@ -12,4 +13,8 @@ export const scenarios: Scenario[] = [
   bulk,
   idle,
   cpuBound,
+  rpcTcpNull,
+  rpcTcpGet,
+  rpcUdpNull,
+  rpcUdpGet,
 ]

@@ -1,4 +1,5 @@
 import { poolServers } from './pools.js'
+import { rpcServers } from './rpc.js'
 import { tcpServers } from './tcp.js'
 import { udpServers } from './udp.js'
 import { unixServers } from './unix.js'
@@ -19,4 +20,5 @@ export const serverKinds: Record<string, StartServer> = {
   ...poolServers,
   ...udpServers,
   ...unixServers,
+  ...rpcServers,
 }
