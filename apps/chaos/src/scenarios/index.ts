@@ -9,6 +9,7 @@ import { processFaults } from './s07-process-faults.js'
 import { gracefulShutdown } from './s08-graceful-shutdown.js'
 import { unixSockets } from './s09-unix-sockets.js'
 import { accessControl } from './s10-access-control.js'
+import { sunrpcHostile } from './s11-sunrpc-hostile.js'
 
 export const scenarios: Scenario[] = [
   handlerFailures,
@@ -21,4 +22,5 @@ export const scenarios: Scenario[] = [
   gracefulShutdown,
   unixSockets,
   accessControl,
+  sunrpcHostile,
 ]
