@@ -9,11 +9,11 @@ import { join } from 'node:path'
 import { ForkingMixIn } from '@socketserver/concurrency-fork'
 import { ThreadingMixIn } from '@socketserver/concurrency-thread'
 import type { InetAddress } from '@socketserver/core'
+import { decodeReply, encodeCall, RpcClient, xdr } from '@socketserver/sunrpc'
 import { TCPServer } from '@socketserver/transport-tcp'
 import { UDPServer } from '@socketserver/transport-udp'
 import { EventLoopUnixStreamServer } from '@socketserver/transport-unix'
 import { afterEach, describe, expect, it } from 'vitest'
-import { decodeReply, encodeCall, RpcClient, xdr } from '../src/index.js'
 import { CALC_PROG, CalcDatagram, CalcStream, pair, where } from './fixtures/calc.mjs'
 
 const handlerModule = new URL('./fixtures/calc.mjs', import.meta.url).href

@@ -2,9 +2,6 @@ import dgram from 'node:dgram'
 import { once } from 'node:events'
 import net from 'node:net'
 import type { BaseServer, InetAddress } from '@socketserver/core'
-import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
-import { EventLoopUDPServer, UDPServer } from '@socketserver/transport-udp'
-import { afterEach, describe, expect, it } from 'vitest'
 import {
   decodeReply,
   encodeCall,
@@ -13,7 +10,10 @@ import {
   type RpcCallError,
   RpcClient,
   xdr,
-} from '../src/index.js'
+} from '@socketserver/sunrpc'
+import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
+import { EventLoopUDPServer, UDPServer } from '@socketserver/transport-udp'
+import { afterEach, describe, expect, it } from 'vitest'
 import { CALC_PROG, CalcDatagram, CalcStream, pair, where, who } from './fixtures/calc.mjs'
 
 const host = '127.0.0.1'
@@ -28,7 +28,7 @@ type AnyServer = BaseServer<any, any, any> & { serverAddress: InetAddress }
 async function serve(Server: any, Handler: any, options: object = {}) {
   const errors: unknown[] = []
   class Watched extends Server {
-    override handleError(_r: unknown, _c: unknown, error: unknown) {
+    handleError(_r: unknown, _c: unknown, error: unknown) {
       errors.push(error)
     }
   }
@@ -255,7 +255,7 @@ describe('datagram reply cache', () => {
   })
 
   it('bounds the cache by entries, evicting the oldest', async () => {
-    const { ReplyCache } = await import('../src/index.js')
+    const { ReplyCache } = await import('@socketserver/sunrpc')
     const cache = new ReplyCache({ maxEntries: 2 })
     const reply = encodeCall({ xid: 1, prog: 1, vers: 1, proc: 0 }, xdr.void, undefined)
     for (const key of ['a', 'b', 'c']) {

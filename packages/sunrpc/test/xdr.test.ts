@@ -1,4 +1,3 @@
-import { describe, expect, it } from 'vitest'
 import {
   decodeXdr,
   encodeXdr,
@@ -7,7 +6,8 @@ import {
   XdrEncodeError,
   type XdrType,
   xdr,
-} from '../src/index.js'
+} from '@socketserver/sunrpc'
+import { describe, expect, it } from 'vitest'
 
 function roundTrip<T>(type: XdrType<T>, value: T): T {
   return decodeXdr(type, encodeXdr(type, value))
