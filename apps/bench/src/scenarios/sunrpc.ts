@@ -29,6 +29,7 @@ const ids = missing.length === 0 ? [node.id, c.id] : [node.id]
 const remarks = [
   'The C server is single-threaded (svc_run), as rpcgen generates it; the Node server runs on one event loop.',
   "Every call carries a new xid, so the Node server's reply cache never answers for the procedure.",
+  'The C server can keep the load generator near 100% busy: its rate is then a floor; compare CPU per call.',
   ...(missing.length === 0
     ? []
     : [`rpcgen C server left out: ${missing.join(', ')} missing (Debian: rpcsvc-proto, gcc, libtirpc-dev)`]),
