@@ -47,9 +47,8 @@ const clients = {
   // a path: a file the package provides (headers), not a command
   '/usr/include/tirpc/rpc/rpc.h': 'libtirpc-dev',
 }
-const missing = Object.keys(clients).filter(
-  (tool) =>
-    tool.startsWith('/') ? !existsSync(tool) : spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
+const missing = Object.keys(clients).filter((tool) =>
+  tool.startsWith('/') ? !existsSync(tool) : spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
 )
 if (missing.length > 0) {
   const packages = missing.map((tool) => clients[tool])
