@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'SOCKSRV_HANDLER_MODULE'
   | 'SOCKSRV_DATAGRAM_TOO_LARGE'
   | 'SOCKSRV_ACCESS_DENIED'
+  | 'SOCKSRV_NO_REQUEST'
+  | 'SOCKSRV_INVALID_STATE'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -68,6 +70,20 @@ export class ReusePortUnsupportedError extends SocketServerError {
 export class AlreadyServingError extends SocketServerError {
   constructor() {
     super('SOCKSRV_ALREADY_SERVING', 'the server is already serving; call shutdown() first')
+  }
+}
+
+/** `getRequest()` was called with no request waiting (the serve loop skips such a turn, as Python skips a failed accept). */
+export class NoRequestError extends SocketServerError {
+  constructor() {
+    super('SOCKSRV_NO_REQUEST', 'getRequest() found no request waiting')
+  }
+}
+
+/** An object was used out of turn: a second read while one is waiting, a reply after it was sent, a pool used before it started or after it closed. */
+export class InvalidStateError extends SocketServerError {
+  constructor(message: string) {
+    super('SOCKSRV_INVALID_STATE', message)
   }
 }
 

@@ -1,4 +1,4 @@
-import { RequestQueue } from '@socketserver/core'
+import { RequestQueue } from '../src/request-queue.js'
 import { describe, expect, it } from 'vitest'
 
 describe('RequestQueue', () => {

@@ -1,4 +1,4 @@
-import { RequestTracker } from '@socketserver/core'
+import { RequestTracker } from '../src/request-tracker.js'
 import { describe, expect, it } from 'vitest'
 
 const turn = () => new Promise((resolve) => setImmediate(resolve))
