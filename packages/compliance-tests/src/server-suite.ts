@@ -1,3 +1,4 @@
+import type { Transport } from '@socketserver/core/transport'
 import {
   type AddressFamily,
   BaseRequestHandler,
@@ -25,6 +26,7 @@ declare class ConcreteServer extends BaseServer<any, any, any> {
   serverBind(): void
   serverActivate(): void
   protected closeListener(): void
+  protected readonly transport: Transport
   closeRequest(request: unknown): void
 }
 

@@ -1,19 +1,8 @@
 import { type ChildProcess, fork, type StdioOptions } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { HANDLER_WORKER_MARK, HandlerModuleError } from '@socketserver/core'
+import { HandlerModuleError } from '@socketserver/core'
+import { builtEntry, HANDLER_WORKER_MARK } from '@socketserver/core/transport'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
-
-/** The child entry point: next to this file once built; from the sources (tests), the built one. */
-function childEntry(): string {
-  const here = new URL('./child.js', import.meta.url)
-  if (existsSync(fileURLToPath(here))) return fileURLToPath(here)
-  const built = new URL('../dist/child.js', import.meta.url)
-  if (existsSync(fileURLToPath(built))) return fileURLToPath(built)
-  throw new HandlerModuleError(
-    `the child entry point of @socketserver/concurrency-fork was not found next to ${fileURLToPath(import.meta.url)}: build the package (pnpm build)`,
-  )
-}
 
 /**
  * Environment variables a child gets by default: what Node itself reads, nothing of the
@@ -44,7 +33,9 @@ export function defaultExecArgv(): string[] {
 
 export interface SpawnOptions {
   handlerModule: string
-  handlerExport: string
+  /** The export holding the handler class; `undefined`: the export whose class is named `className`. */
+  handlerExport: string | undefined
+  className: string
   kind: RequestKind
   serverAddress: unknown
   closeTimeout: number
@@ -87,7 +78,9 @@ export class ForkedChild {
     const stdio: StdioOptions = Array.isArray(options.stdio)
       ? [...options.stdio.filter((s) => s !== 'ipc'), 'ipc']
       : [options.stdio, options.stdio, options.stdio, 'ipc']
-    this.process = fork(childEntry(), [], {
+    // The child entry: next to this file once built; from the sources (tests), the built one.
+    const entry = fileURLToPath(builtEntry(import.meta.url, 'child.js', '@socketserver/concurrency-fork'))
+    this.process = fork(entry, [], {
       env: { ...options.env, [HANDLER_WORKER_MARK]: '1' },
       execArgv: options.execArgv,
       stdio,
@@ -129,7 +122,7 @@ export class ForkedChild {
           const cause = Object.assign(new Error(message.error.message), message.error)
           reject(
             new HandlerModuleError(
-              `a child process could not load the request handler ${options.handlerExport} from ${options.handlerModule}: ${message.error.message}. Export the handler class from that module, pass handlerModule: import.meta.url, and guard the server's start-up with if (!isHandlerWorker())`,
+              `a child process could not load the request handler ${options.handlerExport ?? options.className} from ${options.handlerModule}: ${message.error.message}. Export the handler class from that module, pass handlerModule: import.meta.url, and guard the server's start-up with if (!isHandlerWorker())`,
               { cause },
             ),
           )
@@ -144,6 +137,7 @@ export class ForkedChild {
       t: 'init',
       handlerModule: options.handlerModule,
       handlerExport: options.handlerExport,
+      className: options.className,
       kind: options.kind,
       serverAddress: options.serverAddress,
       closeTimeout: options.closeTimeout,

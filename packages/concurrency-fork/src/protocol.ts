@@ -8,7 +8,8 @@ export type ToChild =
   | {
       t: 'init'
       handlerModule: string
-      handlerExport: string
+      handlerExport: string | undefined
+      className: string
       kind: RequestKind
       serverAddress: unknown
       closeTimeout: number

@@ -30,7 +30,8 @@ export interface EventLoopServer {
  */
 export function EventLoopMixIn<TBase extends ServerConstructor>(
   Base: TBase,
-): TBase & ServerConstructor<InstanceType<TBase> & EventLoopServer> {
+): TBase & ServerConstructor<InstanceType<TBase> & EventLoopServer>
+export function EventLoopMixIn(Base: ServerConstructor) {
   abstract class EventLoopMixInServer extends Base implements EventLoopServer {
     static readonly options: OptionTable = {
       maxConcurrentRequests: { default: Number.POSITIVE_INFINITY, check: check.integer({ min: 1, infinite: true }) },
@@ -45,5 +46,5 @@ export function EventLoopMixIn<TBase extends ServerConstructor>(
       return this.whenActiveBelow(this.maxConcurrentRequests)
     }
   }
-  return EventLoopMixInServer as unknown as TBase & ServerConstructor<InstanceType<TBase> & EventLoopServer>
+  return EventLoopMixInServer
 }

@@ -10,7 +10,8 @@ export interface StreamTransport {
   readonly addressKind: 'inet' | 'unix'
   /**
    * Accept connections without reading from them, so that a socket can move to another thread or
-   * process with no byte read here. Takes effect at bind: call it from a constructor.
+   * process with no byte read here. Read at bind: a mode calls it in its `serverBind()`, before the
+   * transport's.
    */
   acceptPaused(): void
   /** How a request's socket is closed (core's lingering close), for a worker or child that closes it. */
