@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'SOCKSRV_ACCESS_DENIED'
   | 'SOCKSRV_NO_REQUEST'
   | 'SOCKSRV_INVALID_STATE'
+  | 'SOCKSRV_NATIVE_MODULE'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -249,6 +250,16 @@ export class HandlerTimeoutError extends SocketServerError {
 export class HandlerModuleError extends SocketServerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('SOCKSRV_HANDLER_MODULE', message, options)
+  }
+}
+
+/**
+ * A native library a feature needs could not be loaded: no prebuilt binary for this platform, or a
+ * broken install (`cause` holds the loader's error). Only the feature that needs it is affected.
+ */
+export class NativeModuleError extends SocketServerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SOCKSRV_NATIVE_MODULE', message, options)
   }
 }
 

@@ -22,6 +22,7 @@ export {
   InvalidArgumentError,
   InvalidStateError,
   LineTooLongError,
+  NativeModuleError,
   NoRequestError,
   NotASocketError,
   QueueFullError,

@@ -39,18 +39,52 @@ export function applyOptionTables(
         `${Class.name} has no option '${name}'; its options are: ${[...table.keys()].sort().join(', ')}`,
       )
     }
-    if (value === undefined) continue
-    const expected = spec.check(value)
-    if (expected !== undefined) {
-      throw new InvalidArgumentError(`option '${name}' of ${Class.name} must be ${expected}; got ${describe(value)}`)
-    }
+    if (value !== undefined) checkOption(Class, name, spec, value)
   }
   const fields = target as Record<string, unknown>
   for (const [name, spec] of table) {
     if (spec.field === false) continue
     const value = (values as Record<string, unknown>)[name]
     if (value !== undefined) fields[name] = value
-    else if ('default' in spec) fields[name] = typeof spec.default === 'function' ? spec.default() : spec.default
+    else if ('default' in spec)
+      fields[name] = typeof spec.default === 'function' ? spec.default() : spec.default
+  }
+}
+
+/**
+ * Checks the values `target` has now (own fields and inherited defaults alike) against the option
+ * table of `Class` (by default its constructor), throwing `InvalidArgumentError` naming the option,
+ * the class and what was expected. For classes whose options are fields set in a subclass body
+ * (`override timeout = 30_000`, the request handlers) rather than passed to a constructor. An option
+ * without a default may be left `undefined`; one with a default must hold a good value.
+ */
+export function checkOptionValues(
+  target: object,
+  Class: abstract new (...args: any[]) => unknown = target.constructor as abstract new (
+    ...args: any[]
+  ) => unknown,
+): void {
+  const values = target as Record<string, unknown>
+  for (const [name, spec] of optionTableOf(Class)) {
+    if (spec.field === false) continue
+    const value = values[name]
+    if (value === undefined && !('default' in spec)) continue
+    checkOption(Class, name, spec, value)
+  }
+}
+
+/** The one check of one value: throws `InvalidArgumentError` naming the option, the class and what it expected. */
+function checkOption(
+  Class: abstract new (...args: any[]) => unknown,
+  name: string,
+  spec: OptionSpec,
+  value: unknown,
+): void {
+  const expected = spec.check(value)
+  if (expected !== undefined) {
+    throw new InvalidArgumentError(
+      `option '${name}' of ${Class.name} must be ${expected}; got ${describe(value)}`,
+    )
   }
 }
 
@@ -92,7 +126,8 @@ export const check = {
     (value: unknown) => {
       if (value === null && nullable) return undefined
       if (value === Number.POSITIVE_INFINITY && infinite) return undefined
-      if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return undefined
+      if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max)
+        return undefined
       return `${max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`}${infinite ? ' or Infinity' : ''}${nullable ? ' or null' : ''}`
     },
   /** A duration in ms (a finite number >= 0), or `null` with `nullable`. */
@@ -111,7 +146,9 @@ export const check = {
   object: (value: unknown) =>
     typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : 'an object',
   stringArray: (value: unknown) =>
-    Array.isArray(value) && value.every((item) => typeof item === 'string') ? undefined : 'an array of strings',
+    Array.isArray(value) && value.every((item) => typeof item === 'string')
+      ? undefined
+      : 'an array of strings',
   /** A module reference: a URL object, a URL string or an absolute path. */
   module: (value: unknown) =>
     value instanceof URL || (typeof value === 'string' && value !== '')
