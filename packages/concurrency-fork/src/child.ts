@@ -4,7 +4,12 @@
  * parent passes it, many at once on its own event loop, until the parent retires it or goes away.
  */
 import type net from 'node:net'
-import { InvalidStateError, RemoteHandlerError, type RequestHandlerClass, runHandler } from '@socketserver/core'
+import {
+  InvalidStateError,
+  RemoteHandlerError,
+  type RequestHandlerClass,
+  runHandler,
+} from '@socketserver/core'
 import { closeStreamSocket, loadHandlerClass } from '@socketserver/core/transport'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, fork, type StdioOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { HandlerModuleError } from '@socketserver/core'
+import { HandlerModuleError, RemoteHandlerError, WorkerExitedError } from '@socketserver/core'
 import { builtEntry, HANDLER_WORKER_MARK } from '@socketserver/core/transport'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
 
@@ -119,7 +119,7 @@ export class ForkedChild {
           this.isReady = true
           resolve()
         } else if (message.t === 'init-error') {
-          const cause = Object.assign(new Error(message.error.message), message.error)
+          const cause = new RemoteHandlerError(message.error, `child process ${this.pid}`)
           reject(
             new HandlerModuleError(
               `a child process could not load the request handler ${options.handlerExport ?? options.className} from ${options.handlerModule}: ${message.error.message}. Export the handler class from that module, pass handlerModule: import.meta.url, and guard the server's start-up with if (!isHandlerWorker())`,
@@ -151,7 +151,7 @@ export class ForkedChild {
 
   send(message: ToChild, handle?: unknown, callback?: (error: Error | null) => void): boolean {
     if (this.exited || !this.process.connected) {
-      callback?.(new Error(`child process ${this.pid} is gone`))
+      callback?.(new WorkerExitedError(`child process ${this.pid}`, null))
       return false
     }
     // keepOpen: the parent closes its copy of a socket once the child says it has it, so a child

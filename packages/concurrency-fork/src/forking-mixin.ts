@@ -112,8 +112,14 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
       handlerExport: { check: check.string },
       forkMode: { default: 'pool', check: check.oneOf('pool', 'per-request') },
       processes: { default: () => os.availableParallelism(), check: check.integer({ min: 1 }) },
-      maxRequestsPerChild: { default: Number.POSITIVE_INFINITY, check: check.integer({ min: 1, infinite: true }) },
-      concurrencyPerChild: { default: Number.POSITIVE_INFINITY, check: check.integer({ min: 1, infinite: true }) },
+      maxRequestsPerChild: {
+        default: Number.POSITIVE_INFINITY,
+        check: check.integer({ min: 1, infinite: true }),
+      },
+      concurrencyPerChild: {
+        default: Number.POSITIVE_INFINITY,
+        check: check.integer({ min: 1, infinite: true }),
+      },
       maxChildren: { default: 40, check: check.integer({ min: 1, infinite: true }) },
       spareChildren: { default: 0, check: check.integer() },
       handlerTimeout: { default: null, check: check.ms({ nullable: true }) },
@@ -171,7 +177,11 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
           handlerExport: this.handlerExport,
           className: this.RequestHandlerClass.name,
           kind:
-            transport.socketType === 'stream' ? 'stream' : transport.addressKind === 'unix' ? 'unix-dgram' : 'udp',
+            transport.socketType === 'stream'
+              ? 'stream'
+              : transport.addressKind === 'unix'
+                ? 'unix-dgram'
+                : 'udp',
           serverAddress: this.serverAddress,
           closeTimeout: close.closeTimeout,
           lingerTimeout: close.lingerTimeout,
@@ -223,7 +233,12 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     #processLater(request: unknown, clientAddress: unknown): Promise<void> | undefined {
       if (!this.closed) return this.processRequest(request, clientAddress)
       if (channels.requestDropped.hasSubscribers) {
-        channels.requestDropped.publish({ server: this, request, clientAddress, reason: new ServerClosedError() })
+        channels.requestDropped.publish({
+          server: this,
+          request,
+          clientAddress,
+          reason: new ServerClosedError(),
+        })
       }
       try {
         this.abortRequest(request)

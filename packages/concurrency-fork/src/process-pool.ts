@@ -102,7 +102,8 @@ export class ProcessPool {
     if (mode === 'per-request') {
       while (this.atMaxChildren()) await this.#changed.wait()
       let child =
-        [...this.#spares].find((spare) => spare.isReady && !spare.retiring) ?? this.#spares.values().next().value
+        [...this.#spares].find((spare) => spare.isReady && !spare.retiring) ??
+        this.#spares.values().next().value
       if (child) this.#spares.delete(child)
       else child = this.#spawn()
       child.reserved = true
@@ -232,7 +233,8 @@ export class ProcessPool {
         pending?.sends.push(sent.catch(() => {}))
         sent.then(
           () => child.send({ t: 'sent', seq: message.seq }),
-          (error: unknown) => child.send({ t: 'sent', seq: message.seq, error: RemoteHandlerError.serialize(error) }),
+          (error: unknown) =>
+            child.send({ t: 'sent', seq: message.seq, error: RemoteHandlerError.serialize(error) }),
         )
         break
       }
@@ -325,7 +327,9 @@ export class ProcessPool {
     while (this.atMaxChildren()) await this.#changed.wait()
     // Spares have no request yet: they exit when the server closes, not when collected.
     if (blocking) {
-      await Promise.all([...this.#children].filter((child) => !this.#spares.has(child)).map((child) => child.exit))
+      await Promise.all(
+        [...this.#children].filter((child) => !this.#spares.has(child)).map((child) => child.exit),
+      )
     }
   }
 

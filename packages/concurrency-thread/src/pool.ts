@@ -237,7 +237,10 @@ export class ThreadPool {
           reply(new InvalidStateError('a reply for a request that is no longer being handled'))
           break
         }
-        const to = message.port === undefined ? { path: message.address } : { port: message.port, address: message.address }
+        const to =
+          message.port === undefined
+            ? { path: message.address }
+            : { port: message.port, address: message.address }
         this.#options.transport.sendReply(task.request, message.data, to).then(() => reply(), reply)
         break
       }

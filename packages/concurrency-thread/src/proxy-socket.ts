@@ -60,7 +60,8 @@ export class ProxySocket extends Duplex {
         this.#remoteClosed = true
         this.#releaseWrite()
         const error = message.error
-          ? Object.assign(new Error(message.error.message), message.error)
+          ? // a system error, as Node's: the real socket's, rebuilt in the worker
+            Object.assign(new Error(message.error.message), message.error)
           : undefined
         // A reset or an error while the handler still reads or writes is an error here too.
         this.destroy(error)
@@ -88,6 +89,7 @@ export class ProxySocket extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.#remoteClosed) {
+      // a system error, as Node's
       callback(Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' }))
       return
     }

@@ -74,7 +74,6 @@ export type ThreadingServerClass<TBase extends ServerConstructor> = Omit<TBase, 
     options?: NonNullable<Args<TBase>[2]> & ThreadingServerOptions,
   ) => InstanceType<TBase> & ThreadingServer) & { prototype: InstanceType<TBase> & ThreadingServer }
 
-
 /**
  * Python's `ThreadingMixIn`: request handlers run in worker threads, so a handler that burns CPU
  * or blocks does not stop the server (or the other handlers). The main thread accepts, verifies
@@ -98,7 +97,10 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
       handlerModule: { check: check.module },
       handlerExport: { check: check.string },
       threads: { check: check.integer({ min: 1, infinite: true }) }, // default: see checkOptions()
-      concurrencyPerThread: { default: Number.POSITIVE_INFINITY, check: check.integer({ min: 1, infinite: true }) },
+      concurrencyPerThread: {
+        default: Number.POSITIVE_INFINITY,
+        check: check.integer({ min: 1, infinite: true }),
+      },
       threadPerRequest: { default: false, check: check.boolean },
       daemonThreads: { default: false, check: check.boolean },
       resourceLimits: { check: check.object },

@@ -175,6 +175,7 @@ async function main() {
       case 'sent': {
         const settle = pendingCalls.get(message.sid)
         pendingCalls.delete(message.sid)
+        // a system error, as Node's: the main thread's send failure, rebuilt here
         settle?.(message.error ? Object.assign(new Error(message.error.message), message.error) : undefined)
         break
       }

@@ -1,5 +1,5 @@
-import type { BaseServer } from './server.js'
 import { check, type OptionTable } from './options.js'
+import type { BaseServer } from './server.js'
 
 export type ServerConstructor<T extends BaseServer<any, any, any> = BaseServer<any, any, any>> =
   abstract new (
@@ -34,7 +34,10 @@ export function EventLoopMixIn<TBase extends ServerConstructor>(
 export function EventLoopMixIn(Base: ServerConstructor) {
   abstract class EventLoopMixInServer extends Base implements EventLoopServer {
     static readonly options: OptionTable = {
-      maxConcurrentRequests: { default: Number.POSITIVE_INFINITY, check: check.integer({ min: 1, infinite: true }) },
+      maxConcurrentRequests: {
+        default: Number.POSITIVE_INFINITY,
+        check: check.integer({ min: 1, infinite: true }),
+      },
     }
 
     declare maxConcurrentRequests: number

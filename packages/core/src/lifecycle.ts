@@ -159,7 +159,8 @@ export class RequestRun extends HandlerSteps implements TrackedNode<unknown> {
   protected override call(): unknown {
     const server = this.#host.server
     if (this.step === CUSTOM) return server.finishRequest(this.request, this.clientAddress)
-    if (this.step === SETUP) this.handler = new server.RequestHandlerClass(this.request, this.clientAddress, server)
+    if (this.step === SETUP)
+      this.handler = new server.RequestHandlerClass(this.request, this.clientAddress, server)
     return super.call()
   }
 

@@ -26,7 +26,9 @@ export function builtEntry(from: string, file: string, packageName: string): URL
     const url = new URL(candidate, from)
     if (existsSync(fileURLToPath(url))) return url
   }
-  throw new HandlerModuleError(`the ${file} entry of ${packageName} is missing: build the package (pnpm build)`)
+  throw new HandlerModuleError(
+    `the ${file} entry of ${packageName} is missing: build the package (pnpm build)`,
+  )
 }
 
 /** The error a pool gives when it has no `handlerModule` to load the handler class from. */

@@ -139,7 +139,8 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
       customFinish: this.finishRequest !== BaseServer.prototype.finishRequest,
       begin: (run) => this.#begin(run.request, run),
       end: (run, started) => this.#end(run.request, run.clientAddress, started, run),
-      report: (request, clientAddress, error) => this.reportError(request as Request, clientAddress as ClientAddress, error),
+      report: (request, clientAddress, error) =>
+        this.reportError(request as Request, clientAddress as ClientAddress, error),
     }
     const bindAndActivate = options?.bindAndActivate ?? true
     // Deferred so that subclass constructors and field initialisers have run before serverBind().

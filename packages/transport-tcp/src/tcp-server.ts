@@ -14,8 +14,8 @@ import {
 } from '@socketserver/core'
 import {
   check,
-  LINGER_BYTES,
   closeStreamSocket,
+  LINGER_BYTES,
   type OptionTable,
   reportListenerError,
   type StreamTransport,
