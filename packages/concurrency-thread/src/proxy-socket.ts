@@ -4,6 +4,7 @@ import {
   type FromProxy,
   ownBytes,
   type SocketInfo,
+  systemError,
   type ToProxy,
   toBuffer,
   WRITE_WINDOW,
@@ -59,10 +60,7 @@ export class ProxySocket extends Duplex {
       case 'close': {
         this.#remoteClosed = true
         this.#releaseWrite()
-        const error = message.error
-          ? // a system error, as Node's: the real socket's, rebuilt in the worker
-            Object.assign(new Error(message.error.message), message.error)
-          : undefined
+        const error = message.error ? systemError(message.error) : undefined
         // A reset or an error while the handler still reads or writes is an error here too.
         this.destroy(error)
         break

@@ -8,6 +8,7 @@ import {
   type FromWorker,
   ownBytes,
   type RemoteServerInfo,
+  systemError,
   type ToWorker,
   type WorkerSetup,
 } from './protocol.js'
@@ -175,8 +176,7 @@ async function main() {
       case 'sent': {
         const settle = pendingCalls.get(message.sid)
         pendingCalls.delete(message.sid)
-        // a system error, as Node's: the main thread's send failure, rebuilt here
-        settle?.(message.error ? Object.assign(new Error(message.error.message), message.error) : undefined)
+        settle?.(message.error ? systemError(message.error) : undefined)
         break
       }
       case 'shutdown-done': {
