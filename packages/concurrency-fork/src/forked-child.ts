@@ -2,7 +2,7 @@ import { type ChildProcess, fork, type StdioOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { HandlerModuleError, RemoteHandlerError, WorkerExitedError } from '@socketserver/core'
 import { builtEntry, HANDLER_WORKER_MARK } from '@socketserver/core/transport'
-import type { RequestKind, ToChild, ToParent } from './protocol.js'
+import type { ChildSetup, ToChild, ToParent } from './protocol.js'
 
 /**
  * Environment variables a child gets by default: what Node itself reads, nothing of the
@@ -31,15 +31,7 @@ export function defaultExecArgv(): string[] {
   return process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag))
 }
 
-export interface SpawnOptions {
-  handlerModule: string
-  /** The export holding the handler class; `undefined`: the export whose class is named `className`. */
-  handlerExport: string | undefined
-  className: string
-  kind: RequestKind
-  serverAddress: unknown
-  closeTimeout: number
-  lingerTimeout: number
+export interface SpawnOptions extends ChildSetup {
   env: NodeJS.ProcessEnv
   stdio: StdioOptions
   execArgv: string[]
@@ -133,16 +125,8 @@ export class ForkedChild {
       })
     })
     this.ready.catch(() => {})
-    this.send({
-      t: 'init',
-      handlerModule: options.handlerModule,
-      handlerExport: options.handlerExport,
-      className: options.className,
-      kind: options.kind,
-      serverAddress: options.serverAddress,
-      closeTimeout: options.closeTimeout,
-      lingerTimeout: options.lingerTimeout,
-    })
+    const { env: _env, stdio: _stdio, execArgv: _execArgv, ...setup } = options
+    this.send({ t: 'init', ...setup })
   }
 
   get load(): number {
