@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { InvalidStateError } from '@socketserver/core'
 
 /**
  * The environment variable that tells a remote handler where to report: `<token>@<socket path>`.
@@ -152,7 +153,7 @@ let client: { value: string; client: ReportClient } | undefined
 export function reportClient(): ReportClient {
   const value = process.env[COMPLIANCE_REPORT_ENV]
   if (!value)
-    throw new Error(
+    throw new InvalidStateError(
       `${COMPLIANCE_REPORT_ENV} is not set: the compliance suite's remote handlers report to the test process through it (pass the environment on to the server's workers)`,
     )
   if (client?.value !== value) client = { value, client: new ReportClient(value) }

@@ -2,9 +2,11 @@ import {
   type AddressFamily,
   BaseRequestHandler,
   type BaseServer,
+  InvalidArgumentError,
   type RequestHandlerClass,
   type SocketType,
 } from '@socketserver/core'
+import type { Transport } from '@socketserver/core/transport'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { receiveAll, receiveLine } from './client.js'
 import * as remoteHandlers from './handlers.js'
@@ -25,6 +27,7 @@ declare class ConcreteServer extends BaseServer<any, any, any> {
   serverBind(): void
   serverActivate(): void
   protected closeListener(): void
+  protected readonly transport: Transport
   closeRequest(request: unknown): void
 }
 
@@ -50,7 +53,7 @@ export function serverComplianceTests<S extends AnyServer>(userSetup: ServerComp
   const timeout = setup.testTimeout ?? 20_000
   const leakIterations = setup.bindLeakIterations ?? 1000
   if (!remote && !setup.io)
-    throw new TypeError('serverComplianceTests: setup.io is required unless setup.remote is set')
+    throw new InvalidArgumentError('serverComplianceTests: setup.io is required unless setup.remote is set')
 
   // What the handlers of the running test did (tests in a describe block run one at a time).
   const rec = new Recorder()

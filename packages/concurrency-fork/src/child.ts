@@ -5,11 +5,12 @@
  */
 import type net from 'node:net'
 import {
-  closeStreamSocket,
+  InvalidStateError,
   RemoteHandlerError,
   type RequestHandlerClass,
   runHandler,
 } from '@socketserver/core'
+import { closeStreamSocket, loadHandlerClass } from '@socketserver/core/transport'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
 
 let Handler: RequestHandlerClass | undefined
@@ -112,26 +113,12 @@ async function init(message: Extract<ToChild, { t: 'init' }>): Promise<void> {
   serverView.socketType = kind === 'stream' ? 'stream' : 'dgram'
   serverView.addressFamily =
     kind === 'unix-dgram' ? 'Unix' : ((message.serverAddress as { family?: string } | null)?.family ?? 'Unix')
-  let module: Record<string, unknown>
   try {
-    module = (await import(message.handlerModule)) as Record<string, unknown>
+    Handler = await loadHandlerClass(message.handlerModule, message.handlerExport, message.className)
   } catch (error) {
     post({ t: 'init-error', error: RemoteHandlerError.serialize(error) })
     return
   }
-  const candidate = module[message.handlerExport]
-  if (typeof candidate !== 'function') {
-    const exported = Object.keys(module).join(', ') || 'nothing'
-    post({
-      t: 'init-error',
-      error: {
-        name: 'HandlerModuleError',
-        message: `${message.handlerModule} has no export named ${message.handlerExport} (it exports ${exported}): export the handler class, or pass handlerExport with its export name`,
-      },
-    })
-    return
-  }
-  Handler = candidate as RequestHandlerClass
   post({ t: 'ready' })
 }
 
@@ -154,7 +141,7 @@ async function serveConnection(id: number, socket: net.Socket, clientAddress: un
 /** A connection whose socket did not come with it (the parent's copy was already closed). */
 async function lostSocket(id: number): Promise<void> {
   inFlight.set(id, () => {})
-  await reportError(id, new Error('the connection arrived without its socket'))
+  await reportError(id, new InvalidStateError('the connection arrived without its socket'))
   inFlight.delete(id)
   post({ t: 'done', id }, exitWhenIdle)
 }
@@ -176,7 +163,7 @@ async function serveDatagram(id: number, packet: Buffer, clientAddress: unknown)
     cancelled = true
   })
   const sendVia = (data: Uint8Array | string, to: { port?: number; address?: string; path?: string }) => {
-    if (cancelled) return Promise.reject(new Error('the request was cut short'))
+    if (cancelled) return Promise.reject(new InvalidStateError('the request was cut short'))
     const seq = nextSeq++
     const bytes = typeof data === 'string' ? Buffer.from(data) : data
     return new Promise<void>((resolve, reject) => {

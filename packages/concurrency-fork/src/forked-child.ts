@@ -1,19 +1,8 @@
 import { type ChildProcess, fork, type StdioOptions } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { HANDLER_WORKER_MARK, HandlerModuleError } from '@socketserver/core'
-import type { RequestKind, ToChild, ToParent } from './protocol.js'
-
-/** The child entry point: next to this file once built; from the sources (tests), the built one. */
-function childEntry(): string {
-  const here = new URL('./child.js', import.meta.url)
-  if (existsSync(fileURLToPath(here))) return fileURLToPath(here)
-  const built = new URL('../dist/child.js', import.meta.url)
-  if (existsSync(fileURLToPath(built))) return fileURLToPath(built)
-  throw new HandlerModuleError(
-    `the child entry point of @socketserver/concurrency-fork was not found next to ${fileURLToPath(import.meta.url)}: build the package (pnpm build)`,
-  )
-}
+import { HandlerModuleError, RemoteHandlerError, WorkerExitedError } from '@socketserver/core'
+import { builtEntry, HANDLER_WORKER_MARK } from '@socketserver/core/transport'
+import type { ChildSetup, ToChild, ToParent } from './protocol.js'
 
 /**
  * Environment variables a child gets by default: what Node itself reads, nothing of the
@@ -42,13 +31,7 @@ export function defaultExecArgv(): string[] {
   return process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag))
 }
 
-export interface SpawnOptions {
-  handlerModule: string
-  handlerExport: string
-  kind: RequestKind
-  serverAddress: unknown
-  closeTimeout: number
-  lingerTimeout: number
+export interface SpawnOptions extends ChildSetup {
   env: NodeJS.ProcessEnv
   stdio: StdioOptions
   execArgv: string[]
@@ -87,7 +70,9 @@ export class ForkedChild {
     const stdio: StdioOptions = Array.isArray(options.stdio)
       ? [...options.stdio.filter((s) => s !== 'ipc'), 'ipc']
       : [options.stdio, options.stdio, options.stdio, 'ipc']
-    this.process = fork(childEntry(), [], {
+    // The child entry: next to this file once built; from the sources (tests), the built one.
+    const entry = fileURLToPath(builtEntry(import.meta.url, 'child.js', '@socketserver/concurrency-fork'))
+    this.process = fork(entry, [], {
       env: { ...options.env, [HANDLER_WORKER_MARK]: '1' },
       execArgv: options.execArgv,
       stdio,
@@ -126,10 +111,10 @@ export class ForkedChild {
           this.isReady = true
           resolve()
         } else if (message.t === 'init-error') {
-          const cause = Object.assign(new Error(message.error.message), message.error)
+          const cause = new RemoteHandlerError(message.error, `child process ${this.pid}`)
           reject(
             new HandlerModuleError(
-              `a child process could not load the request handler ${options.handlerExport} from ${options.handlerModule}: ${message.error.message}. Export the handler class from that module, pass handlerModule: import.meta.url, and guard the server's start-up with if (!isHandlerWorker())`,
+              `a child process could not load the request handler ${options.handlerExport ?? options.className} from ${options.handlerModule}: ${message.error.message}. Export the handler class from that module, pass handlerModule: import.meta.url, and guard the server's start-up with if (!isHandlerWorker())`,
               { cause },
             ),
           )
@@ -140,15 +125,8 @@ export class ForkedChild {
       })
     })
     this.ready.catch(() => {})
-    this.send({
-      t: 'init',
-      handlerModule: options.handlerModule,
-      handlerExport: options.handlerExport,
-      kind: options.kind,
-      serverAddress: options.serverAddress,
-      closeTimeout: options.closeTimeout,
-      lingerTimeout: options.lingerTimeout,
-    })
+    const { env: _env, stdio: _stdio, execArgv: _execArgv, ...setup } = options
+    this.send({ t: 'init', ...setup })
   }
 
   get load(): number {
@@ -157,7 +135,7 @@ export class ForkedChild {
 
   send(message: ToChild, handle?: unknown, callback?: (error: Error | null) => void): boolean {
     if (this.exited || !this.process.connected) {
-      callback?.(new Error(`child process ${this.pid} is gone`))
+      callback?.(new WorkerExitedError(`child process ${this.pid}`, null))
       return false
     }
     // keepOpen: the parent closes its copy of a socket once the child says it has it, so a child

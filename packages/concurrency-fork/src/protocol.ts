@@ -3,17 +3,21 @@ import type { SerializedError } from '@socketserver/core'
 /** What kind of request a child handles: a passed stream socket, or a datagram the parent received. */
 export type RequestKind = 'stream' | 'udp' | 'unix-dgram'
 
+/** What a child is told at start: where its handler class is and how to close what it serves. */
+export interface ChildSetup {
+  handlerModule: string
+  /** The export holding the handler class; `undefined`: the export whose class is named `className`. */
+  handlerExport: string | undefined
+  className: string
+  kind: RequestKind
+  serverAddress: unknown
+  closeTimeout: number
+  lingerTimeout: number
+}
+
 /** Parent → child. Sent with `serialization: 'advanced'`, so Buffers cross as Uint8Arrays. */
 export type ToChild =
-  | {
-      t: 'init'
-      handlerModule: string
-      handlerExport: string
-      kind: RequestKind
-      serverAddress: unknown
-      closeTimeout: number
-      lingerTimeout: number
-    }
+  | ({ t: 'init' } & ChildSetup)
   /** A connection; the socket travels as the message's handle. */
   | { t: 'conn'; id: number; clientAddress: unknown }
   | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }

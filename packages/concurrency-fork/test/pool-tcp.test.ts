@@ -325,6 +325,30 @@ describe('ForkingMixIn(TCPServer), pool', () => {
     }
   })
 
+  it('checks its options at construction', () => {
+    for (const [options, message] of [
+      [{ forkMode: 'threads' }, /option 'forkMode' .* must be one of "pool", "per-request"; got "threads"/],
+      [{ processes: 0 }, /option 'processes' .* must be an integer >= 1; got 0/],
+      [{ handlerTimeout: 'long' }, /option 'handlerTimeout' .* must be a duration in ms/],
+      [{ maxChildern: 3 }, /has no option 'maxChildern'/],
+      [{ collectChildren: 1 }, /has no option 'collectChildren'/],
+    ] as const) {
+      expect(
+        () =>
+          new ForkingTCPServer({ host: '127.0.0.1', port: 0 }, PidEcho, {
+            handlerModule,
+            bindAndActivate: false,
+            ...(options as object),
+          }),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'SOCKSRV_INVALID_ARGUMENT',
+          message: expect.stringMatching(message),
+        }),
+      )
+    }
+  })
+
   it('fails fast with HandlerModuleError on a wrong setup', async () => {
     await expect(ForkingTCPServer.create({ host: '127.0.0.1', port: 0 }, PidEcho, {})).rejects.toMatchObject({
       code: 'SOCKSRV_HANDLER_MODULE',
@@ -338,7 +362,7 @@ describe('ForkingMixIn(TCPServer), pool', () => {
       }),
     ).rejects.toMatchObject({
       code: 'SOCKSRV_HANDLER_MODULE',
-      message: expect.stringContaining('no export named NotExported'),
+      message: expect.stringContaining('does not export the handler class NotExported'),
     })
     await expect(
       ForkingTCPServer.create({ host: '127.0.0.1', port: 0 }, PidEcho, {

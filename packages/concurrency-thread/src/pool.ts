@@ -1,15 +1,21 @@
-import { existsSync } from 'node:fs'
 import net from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { type ResourceLimits, Worker } from 'node:worker_threads'
 import {
-  channels,
-  HANDLER_WORKER_MARK,
   HandlerModuleError,
+  InvalidStateError,
   RemoteHandlerError,
   type SerializedError,
+  ServerClosedError,
   WorkerExitedError,
 } from '@socketserver/core'
+import {
+  builtEntry,
+  HANDLER_WORKER_MARK,
+  publishWorker,
+  type Transport,
+  Waiters,
+  type WorkerEvent,
+} from '@socketserver/core/transport'
 import { type FromWorker, ownBytes, type ToWorker, type WorkerSetup } from './protocol.js'
 import { ProxyLink } from './proxy-link.js'
 
@@ -44,6 +50,8 @@ export interface PoolOptions {
   resourceLimits: ResourceLimits | undefined
   /** For the diagnostics channel. */
   owner: unknown
+  /** The server's transport: how a request's datagram is read and its replies sent. */
+  transport: Transport
   /** A handler called `this.server.shutdown()`. */
   shutdown(): Promise<void>
 }
@@ -54,8 +62,6 @@ interface Task {
   worker: PoolWorker
   settle(outcome: Outcome): void
   link?: ProxyLink
-  /** The request's datagram socket in this thread, which replies are sent from. */
-  replySocket?: unknown
   /** The socket itself moved to the worker (Node >= 26). */
   transferred?: boolean
 }
@@ -80,17 +86,6 @@ class PoolWorker {
 
 const ignore = () => {}
 
-function workerFile(): URL {
-  // dist/index.js starts dist/worker.js; the sources (under vitest) start the built worker too.
-  for (const candidate of ['./worker.js', '../dist/worker.js']) {
-    const url = new URL(candidate, import.meta.url)
-    if (existsSync(fileURLToPath(url))) return url
-  }
-  throw new HandlerModuleError(
-    'the worker entry of @socketserver/concurrency-thread (dist/worker.js) is missing: build the package (pnpm build)',
-  )
-}
-
 /**
  * The worker threads of one server: a fixed pool (each worker an event loop running up to
  * `concurrencyPerThread` handlers at once) or one new thread per request. Workers that exit while
@@ -101,11 +96,11 @@ export class ThreadPool {
   readonly #workers = new Set<PoolWorker>()
   readonly #tasks = new Map<number, Task>()
   readonly #byRequest = new Map<unknown, Task>()
-  #waiters: Array<() => void> = []
+  readonly #changed = new Waiters()
   #nextId = 1
   #closing = false
   #closed: Promise<void> | undefined
-  #idleWaiters: Array<() => void> = []
+  readonly #idle = new Waiters()
   #streamPath: StreamPath = canTransferSockets ? 'transfer' : 'proxy'
 
   constructor(options: PoolOptions) {
@@ -142,7 +137,8 @@ export class ThreadPool {
 
   #spawn(): PoolWorker {
     const { setup, resourceLimits, daemonThreads } = this.#options
-    const worker = new Worker(workerFile(), {
+    // dist/index.js starts dist/worker.js; the sources (under vitest) start the built worker too.
+    const worker = new Worker(builtEntry(import.meta.url, 'worker.js', '@socketserver/concurrency-thread'), {
       workerData: { [HANDLER_WORKER_MARK]: true, setup },
       ...(resourceLimits ? { resourceLimits } : {}),
     })
@@ -159,7 +155,7 @@ export class ThreadPool {
       if (message.t === 'ready') {
         isReady = true
         readyResolve()
-        this.#wake()
+        this.#changed.wake()
       } else if (message.t === 'fatal') {
         readyReject(
           new HandlerModuleError(
@@ -191,16 +187,8 @@ export class ThreadPool {
     return entry
   }
 
-  #publish(entry: PoolWorker, event: 'spawn' | 'exit' | 'replace', detail?: unknown): void {
-    if (channels.worker.hasSubscribers) {
-      channels.worker.publish({
-        server: this.#options.owner,
-        worker: entry.worker,
-        kind: 'thread',
-        event,
-        detail: { threadId: entry.threadId, ...(detail as object) },
-      })
-    }
+  #publish(entry: PoolWorker, event: WorkerEvent, detail?: object): void {
+    publishWorker(this.#options.owner, entry.worker, 'thread', event, { threadId: entry.threadId, ...detail })
   }
 
   #onExit(entry: PoolWorker, code: number): void {
@@ -220,7 +208,7 @@ export class ThreadPool {
       const replacement = this.#spawn()
       this.#publish(replacement, 'replace', { replaced: threadId })
     }
-    this.#wake()
+    this.#changed.wake()
   }
 
   #onMessage(entry: PoolWorker, message: FromWorker): void {
@@ -245,11 +233,15 @@ export class ThreadPool {
             sid: message.sid,
             ...(error ? { error: RemoteHandlerError.serialize(error) } : {}),
           } satisfies ToWorker)
-        if (!task) {
-          reply(new Error('the request is no longer being handled'))
+        if (!task || this.#options.transport.socketType !== 'dgram') {
+          reply(new InvalidStateError('a reply for a request that is no longer being handled'))
           break
         }
-        sendReply(task.replySocket, message.data, message.port, message.address).then(() => reply(), reply)
+        const to =
+          message.port === undefined
+            ? { path: message.address }
+            : { port: message.port, address: message.address }
+        this.#options.transport.sendReply(task.request, message.data, to).then(() => reply(), reply)
         break
       }
       case 'shutdown':
@@ -270,23 +262,13 @@ export class ThreadPool {
     task.link?.close()
     if (this.#options.threadPerRequest) this.#retire(task.worker)
     task.settle(outcome)
-    this.#wake()
-    if (this.#tasks.size === 0 && this.#idleWaiters.length > 0) {
-      const waiters = this.#idleWaiters
-      this.#idleWaiters = []
-      for (const wake of waiters) wake()
-    }
+    this.#changed.wake()
+    if (this.#tasks.size === 0) this.#idle.wake()
   }
 
   #retire(entry: PoolWorker): void {
     entry.retiring = true
     if (!entry.exited) void entry.worker.terminate()
-  }
-
-  #wake(): void {
-    const waiters = this.#waiters
-    this.#waiters = []
-    for (const wake of waiters) wake()
   }
 
   #free(): PoolWorker | undefined {
@@ -314,14 +296,14 @@ export class ThreadPool {
 
   /** Resolves once `hasFreeSlot()` may have changed. */
   whenSlotMayBeFree(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve))
+    return this.#changed.wait()
   }
 
   /** Runs `request` in a worker; resolves with how it ended. */
-  async run(request: unknown, clientAddress: unknown, kind: 'stream' | 'dgram'): Promise<Outcome> {
+  async run(request: unknown, clientAddress: unknown): Promise<Outcome> {
     let entry: PoolWorker | undefined
     for (;;) {
-      if (this.#closing) throw new Error('the thread pool is closed')
+      if (this.#closing) throw new ServerClosedError()
       if (this.#options.threadPerRequest) {
         if (this.#liveCount() < this.#options.threads) {
           entry = this.#spawn()
@@ -348,19 +330,14 @@ export class ThreadPool {
       return outcome
     }
     if (entry.exited) return outcome // settled by #onExit
-    if (kind === 'dgram') this.#sendDatagram(task, request as [Uint8Array, unknown], clientAddress)
-    else this.#sendStream(task, request as net.Socket, clientAddress)
+    const { transport } = this.#options
+    if (transport.socketType === 'dgram') {
+      const packet = ownBytes(transport.packetOf(request))
+      task.worker.worker.postMessage({ t: 'dgram', id, packet, clientAddress } satisfies ToWorker)
+    } else {
+      this.#sendStream(task, request as net.Socket, clientAddress)
+    }
     return outcome
-  }
-
-  #sendDatagram(task: Task, [packet, socket]: [Uint8Array, unknown], clientAddress: unknown): void {
-    task.replySocket = socket
-    task.worker.worker.postMessage({
-      t: 'dgram',
-      id: task.id,
-      packet: ownBytes(packet),
-      clientAddress,
-    } satisfies ToWorker)
   }
 
   #sendStream(task: Task, socket: net.Socket, clientAddress: unknown): void {
@@ -373,10 +350,9 @@ export class ThreadPool {
         task.transferred = true
         return
       } catch (error) {
-        // A socket something already read from cannot move; nor can any on a runtime that lacks it.
-        if (!socket.destroyed && /invalid object in transferList/i.test(String((error as Error)?.message))) {
-          this.#streamPath = 'proxy'
-        } else if (socket.destroyed) {
+        // A socket that is gone cannot move; one something already read from cannot either: that
+        // one is proxied instead (canTransferSockets said the runtime itself can).
+        if (socket.destroyed) {
           this.#finish(task, { error: RemoteHandlerError.serialize(error) })
           return
         }
@@ -421,9 +397,9 @@ export class ThreadPool {
   /** Refuses new requests; once none is running, stops every worker. Resolves when all have exited. */
   close(): Promise<void> {
     this.#closing = true
-    this.#wake()
+    this.#changed.wake()
     this.#closed ??= (async () => {
-      if (this.#tasks.size > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
+      if (this.#tasks.size > 0) await this.#idle.wait()
       await this.terminate()
     })()
     return this.#closed
@@ -436,23 +412,4 @@ export class ThreadPool {
     for (const entry of entries) entry.retiring = true
     await Promise.all(entries.map((entry) => (entry.exited ? undefined : entry.worker.terminate())))
   }
-}
-
-/** Sends a reply datagram from the server's socket: `dgram.Socket` (port, address) or a Unix datagram socket (path). */
-function sendReply(
-  socket: unknown,
-  data: Uint8Array,
-  port: number | undefined,
-  address: string,
-): Promise<void> {
-  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  if (port !== undefined) {
-    const udp = socket as {
-      send(data: Buffer, port: number, address: string, cb: (error: Error | null) => void): void
-    }
-    return new Promise((resolve, reject) =>
-      udp.send(buffer, port, address, (error) => (error ? reject(error) : resolve())),
-    )
-  }
-  return (socket as { send(data: Buffer, path: string): Promise<void> }).send(buffer, address)
 }

@@ -87,3 +87,9 @@ export function ownBytes(chunk: Uint8Array): Uint8Array {
 export function toBuffer(chunk: Uint8Array): Buffer {
   return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
 }
+
+/** A socket's or a send's error from the other thread, rebuilt with its code (ECONNRESET, EPIPE, ...). */
+export function systemError(error: SerializedError): Error {
+  // a system error, as Node's
+  return Object.assign(new Error(error.message), error)
+}

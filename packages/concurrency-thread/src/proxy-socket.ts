@@ -4,6 +4,7 @@ import {
   type FromProxy,
   ownBytes,
   type SocketInfo,
+  systemError,
   type ToProxy,
   toBuffer,
   WRITE_WINDOW,
@@ -59,9 +60,7 @@ export class ProxySocket extends Duplex {
       case 'close': {
         this.#remoteClosed = true
         this.#releaseWrite()
-        const error = message.error
-          ? Object.assign(new Error(message.error.message), message.error)
-          : undefined
+        const error = message.error ? systemError(message.error) : undefined
         // A reset or an error while the handler still reads or writes is an error here too.
         this.destroy(error)
         break
@@ -88,6 +87,7 @@ export class ProxySocket extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.#remoteClosed) {
+      // a system error, as Node's
       callback(Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' }))
       return
     }

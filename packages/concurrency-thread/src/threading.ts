@@ -1,15 +1,15 @@
 import { availableParallelism } from 'node:os'
-import { isAbsolute } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { isMainThread, type ResourceLimits, type Worker } from 'node:worker_threads'
 import {
   type BaseServer,
   HandlerModuleError,
   InvalidArgumentError,
+  InvalidStateError,
   isHandlerWorker,
   RemoteHandlerError,
   type ServerConstructor,
 } from '@socketserver/core'
+import { check, handlerModuleUrl, missingHandlerModule, type OptionTable } from '@socketserver/core/transport'
 import { type StreamPath, ThreadPool } from './pool.js'
 
 /** Options `ThreadingMixIn` adds (also fields of the same name). */
@@ -74,12 +74,6 @@ export type ThreadingServerClass<TBase extends ServerConstructor> = Omit<TBase, 
     options?: NonNullable<Args<TBase>[2]> & ThreadingServerOptions,
   ) => InstanceType<TBase> & ThreadingServer) & { prototype: InstanceType<TBase> & ThreadingServer }
 
-function moduleUrl(value: string | URL): string {
-  if (value instanceof URL) return value.href
-  if (isAbsolute(value)) return pathToFileURL(value).href
-  return value
-}
-
 /**
  * Python's `ThreadingMixIn`: request handlers run in worker threads, so a handler that burns CPU
  * or blocks does not stop the server (or the other handlers). The main thread accepts, verifies
@@ -99,22 +93,41 @@ function moduleUrl(value: string | URL): string {
  */
 export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): ThreadingServerClass<TBase> {
   abstract class ThreadingMixInServer extends Base implements ThreadingServer {
-    handlerModule: string | URL | undefined = undefined
-    handlerExport: string | undefined = undefined
-    threads = Number.NaN // resolved at bind: the default depends on threadPerRequest
-    concurrencyPerThread = Number.POSITIVE_INFINITY
-    threadPerRequest = false
-    daemonThreads = false
-    resourceLimits: ResourceLimits | undefined = undefined
-    abortGrace = 1000
+    static readonly options: OptionTable = {
+      handlerModule: { check: check.module },
+      handlerExport: { check: check.string },
+      threads: { check: check.integer({ min: 1, infinite: true }) }, // default: see checkOptions()
+      concurrencyPerThread: {
+        default: Number.POSITIVE_INFINITY,
+        check: check.integer({ min: 1, infinite: true }),
+      },
+      threadPerRequest: { default: false, check: check.boolean },
+      daemonThreads: { default: false, check: check.boolean },
+      resourceLimits: { check: check.object },
+      abortGrace: { default: 1000, check: check.ms() },
+    }
+
+    declare handlerModule: string | URL | undefined
+    declare handlerExport: string | undefined
+    declare threads: number
+    declare concurrencyPerThread: number
+    declare threadPerRequest: boolean
+    declare daemonThreads: boolean
+    declare resourceLimits: ResourceLimits | undefined
+    declare abortGrace: number
     #pool: ThreadPool | undefined
     #closed: Promise<void> | undefined
 
-    constructor(...args: any[]) {
-      super(...args)
-      this.applyOptions() // the field initialisers above ran after BaseServer copied the options
-      // Stream transports then accept without reading, so a socket can move to a worker untouched.
-      ;(this as unknown as { pauseOnAccept: boolean }).pauseOnAccept = true
+    /** The thread options across each other, before anything is bound, so a wrong setup leaks nothing. */
+    protected override checkOptions(): void {
+      super.checkOptions()
+      if (this.handlerModule === undefined) {
+        throw missingHandlerModule('ThreadingMixIn', 'worker threads', this.RequestHandlerClass.name)
+      }
+      this.threads ??= this.threadPerRequest ? Number.POSITIVE_INFINITY : availableParallelism()
+      if (!this.threadPerRequest && !Number.isFinite(this.threads)) {
+        throw new InvalidArgumentError('option threads must be finite for a pool (threadPerRequest: false)')
+      }
     }
 
     get workerThreads(): Worker[] {
@@ -125,28 +138,6 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
       return this.#pool?.streamPath ?? 'proxy'
     }
 
-    /** Checks the thread options before anything is bound, so a wrong setup leaks nothing. */
-    #checkOptions(): void {
-      if (this.handlerModule === undefined || this.handlerModule === '') {
-        throw new HandlerModuleError(
-          `ThreadingMixIn runs ${this.RequestHandlerClass.name} in worker threads, which must import it: export the class from its module, pass handlerModule: import.meta.url (from that module), and guard the server's start-up with \`if (!isHandlerWorker())\``,
-        )
-      }
-      if (Number.isNaN(this.threads)) {
-        this.threads = this.threadPerRequest ? Number.POSITIVE_INFINITY : availableParallelism()
-      }
-      const positive = (name: string, value: number, integer: boolean) => {
-        if (!(value >= 1 && (!integer || Number.isInteger(value) || value === Number.POSITIVE_INFINITY))) {
-          throw new InvalidArgumentError(`${name} must be a positive integer; got ${value}`)
-        }
-      }
-      positive('threads', this.threads, true)
-      if (!this.threadPerRequest && !Number.isFinite(this.threads)) {
-        throw new InvalidArgumentError('threads must be finite for a pool')
-      }
-      positive('concurrencyPerThread', this.concurrencyPerThread, true)
-    }
-
     override async serverBind(): Promise<void> {
       if (!isMainThread && isHandlerWorker()) {
         // A module without the guard, imported by a worker for its handler, would start a server
@@ -155,7 +146,8 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
           `a ThreadingMixIn server was started inside one of its own handler worker threads: guard the server's start-up with \`if (!isHandlerWorker())\` in the module that exports ${this.RequestHandlerClass.name}`,
         )
       }
-      this.#checkOptions()
+      // A stream socket is accepted without reading, so it can move to a worker untouched.
+      if (this.transport.socketType === 'stream') this.transport.acceptPaused()
       // Base is abstract to TypeScript (ServerConstructor); the concrete transport's method runs.
       await (Base.prototype as BaseServer).serverBind.call(this)
     }
@@ -163,18 +155,18 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
     /** Activates the transport, then starts the workers; rejects with HandlerModuleError if they cannot load the handler. */
     override async serverActivate(): Promise<void> {
       await (Base.prototype as BaseServer).serverActivate.call(this)
-      const self = this as unknown as BaseServer & { closeTimeout?: number }
+      const transport = this.transport
       this.#pool = new ThreadPool({
         setup: {
-          handlerModule: moduleUrl(this.handlerModule!),
+          handlerModule: handlerModuleUrl(this.handlerModule!),
           handlerExport: this.handlerExport,
           className: this.RequestHandlerClass.name,
           server: {
-            serverAddress: self.serverAddress,
-            socketType: self.socketType,
-            addressFamily: self.addressFamily,
+            serverAddress: this.serverAddress,
+            socketType: this.socketType,
+            addressFamily: this.addressFamily,
           },
-          closeTimeout: self.closeTimeout ?? 30_000,
+          closeTimeout: transport.socketType === 'stream' ? transport.closeOptions().closeTimeout : 0,
         },
         threads: this.threads,
         concurrencyPerThread: this.threadPerRequest ? 1 : this.concurrencyPerThread,
@@ -182,7 +174,8 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
         daemonThreads: this.daemonThreads,
         resourceLimits: this.resourceLimits,
         owner: this,
-        shutdown: () => self.shutdown(),
+        transport,
+        shutdown: () => this.shutdown(),
       })
       await this.#pool.start()
     }
@@ -206,18 +199,17 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
 
     // Python's ThreadingMixIn.process_request_thread, with the handler in a worker.
     async #processInWorker(request: unknown, clientAddress: unknown): Promise<void> {
-      const self = this as unknown as BaseServer
       try {
         const pool = this.#pool
-        if (!pool) throw new Error('the server is not activated (no worker threads)')
-        const outcome = await pool.run(request, clientAddress, self.socketType)
+        if (!pool) throw new InvalidStateError('the server is not activated (no worker threads)')
+        const outcome = await pool.run(request, clientAddress)
         if (outcome.exited) {
           this.abortRequest(request) // the worker's sockets died with it; a proxied one lives here
           await this.reportError(request, clientAddress, outcome.exited)
           return
         }
         if (outcome.error) {
-          const where = `a worker thread of ${self.constructor.name}`
+          const where = `a worker thread of ${this.constructor.name}`
           try {
             await this.reportError(request, clientAddress, new RemoteHandlerError(outcome.error, where))
           } finally {
@@ -263,5 +255,8 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
       return this.#closed
     }
   }
-  return ThreadingMixInServer as unknown as ThreadingServerClass<TBase>
+  // TypeScript makes a class that extends an abstract-typed Base abstract (TS2797); the class is as
+  // concrete as Base. Widened to ServerConstructor, it narrows to the declared class type.
+  const Mixed: ServerConstructor = ThreadingMixInServer
+  return Mixed as ThreadingServerClass<TBase>
 }

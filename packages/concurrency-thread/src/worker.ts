@@ -3,10 +3,12 @@
 import type { Socket } from 'node:net'
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { RemoteHandlerError, type RequestHandlerClass, runHandler } from '@socketserver/core'
+import { loadHandlerClass } from '@socketserver/core/transport'
 import {
   type FromWorker,
   ownBytes,
   type RemoteServerInfo,
+  systemError,
   type ToWorker,
   type WorkerSetup,
 } from './protocol.js'
@@ -71,38 +73,6 @@ class ReplySocket {
     else sent.catch(() => {}) // the caller holds the Promise; an unawaited one must not crash the worker
     return sent
   }
-}
-
-async function load(): Promise<RequestHandlerClass> {
-  let module: Record<string, unknown>
-  try {
-    module = await import(setup.handlerModule)
-  } catch (error) {
-    throw Object.assign(
-      new Error(
-        `the worker thread could not import handlerModule ${setup.handlerModule}: ${(error as Error)?.message ?? error}`,
-      ),
-      { cause: error },
-    )
-  }
-  if (setup.handlerExport !== undefined) {
-    const value = module[setup.handlerExport]
-    if (typeof value !== 'function') {
-      throw new Error(
-        `handlerModule ${setup.handlerModule} has no exported class named ${JSON.stringify(setup.handlerExport)} (handlerExport)`,
-      )
-    }
-    return value as RequestHandlerClass
-  }
-  const matches = Object.entries(module).filter(
-    ([, value]) => typeof value === 'function' && value.name === setup.className,
-  )
-  if (matches.length === 0) {
-    throw new Error(
-      `handlerModule ${setup.handlerModule} does not export the handler class ${setup.className}: add \`export\` to its declaration (or name the export with handlerExport)`,
-    )
-  }
-  return matches[0]![1] as RequestHandlerClass
 }
 
 async function run(Handler: RequestHandlerClass, request: unknown, clientAddress: unknown) {
@@ -177,7 +147,7 @@ async function serveDatagram(
 async function main() {
   let Handler: RequestHandlerClass
   try {
-    Handler = await load()
+    Handler = await loadHandlerClass(setup.handlerModule, setup.handlerExport, setup.className)
   } catch (error) {
     post({ t: 'fatal', message: (error as Error).message, error: RemoteHandlerError.serialize(error) })
     return
@@ -206,7 +176,7 @@ async function main() {
       case 'sent': {
         const settle = pendingCalls.get(message.sid)
         pendingCalls.delete(message.sid)
-        settle?.(message.error ? Object.assign(new Error(message.error.message), message.error) : undefined)
+        settle?.(message.error ? systemError(message.error) : undefined)
         break
       }
       case 'shutdown-done': {

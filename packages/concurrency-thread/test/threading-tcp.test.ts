@@ -208,6 +208,27 @@ describe('ThreadingMixIn(TCPServer): handlers in worker threads', () => {
   })
 })
 
+describe('ThreadingMixIn(TCPServer): its options are checked at construction', () => {
+  it.each([
+    [{ threads: 'many' }, /option 'threads' .* must be an integer >= 1 or Infinity; got "many"/],
+    [{ threads: 0 }, /option 'threads' .* must be an integer >= 1/],
+    [{ threads: Number.POSITIVE_INFINITY }, /threads must be finite for a pool/],
+    [{ daemonThreads: 'yes' }, /option 'daemonThreads' .* must be true or false/],
+    [{ threadCount: 2 }, /has no option 'threadCount'/],
+  ])('%o', (options, message) => {
+    expect(
+      () =>
+        new ThreadingTCPServer({ host, port: 0 }, Echo, {
+          handlerModule,
+          bindAndActivate: false,
+          ...(options as object),
+        }),
+    ).toThrow(
+      expect.objectContaining({ code: 'SOCKSRV_INVALID_ARGUMENT', message: expect.stringMatching(message) }),
+    )
+  })
+})
+
 describe('ThreadingMixIn(TCPServer): wrong setups fail fast with HandlerModuleError', () => {
   const bind = (Handler: any, options: Record<string, unknown>) =>
     ThreadingTCPServer.create({ host, port: 0 }, Handler, { threads: 1, ...options })

@@ -22,6 +22,9 @@ export type ErrorCode =
   | 'SOCKSRV_HANDLER_MODULE'
   | 'SOCKSRV_DATAGRAM_TOO_LARGE'
   | 'SOCKSRV_ACCESS_DENIED'
+  | 'SOCKSRV_NO_REQUEST'
+  | 'SOCKSRV_INVALID_STATE'
+  | 'SOCKSRV_NATIVE_MODULE'
   // @socketserver/sunrpc
   | 'SOCKSRV_XDR_DECODE'
   | 'SOCKSRV_XDR_ENCODE'
@@ -76,6 +79,20 @@ export class ReusePortUnsupportedError extends SocketServerError {
 export class AlreadyServingError extends SocketServerError {
   constructor() {
     super('SOCKSRV_ALREADY_SERVING', 'the server is already serving; call shutdown() first')
+  }
+}
+
+/** `getRequest()` was called with no request waiting (the serve loop skips such a turn, as Python skips a failed accept). */
+export class NoRequestError extends SocketServerError {
+  constructor() {
+    super('SOCKSRV_NO_REQUEST', 'getRequest() found no request waiting')
+  }
+}
+
+/** An object was used out of turn: a second read while one is waiting, a reply after it was sent, a pool used before it started or after it closed. */
+export class InvalidStateError extends SocketServerError {
+  constructor(message: string) {
+    super('SOCKSRV_INVALID_STATE', message)
   }
 }
 
@@ -241,6 +258,16 @@ export class HandlerTimeoutError extends SocketServerError {
 export class HandlerModuleError extends SocketServerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('SOCKSRV_HANDLER_MODULE', message, options)
+  }
+}
+
+/**
+ * A native library a feature needs could not be loaded: no prebuilt binary for this platform, or a
+ * broken install (`cause` holds the loader's error). Only the feature that needs it is affected.
+ */
+export class NativeModuleError extends SocketServerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SOCKSRV_NATIVE_MODULE', message, options)
   }
 }
 

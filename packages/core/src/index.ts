@@ -1,3 +1,5 @@
+// What users of @socketserver use. What transports and concurrency modes build on is in
+// '@socketserver/core/transport' (transport.ts); the rest is internal.
 export {
   AccessControl,
   type AccessControlCounters,
@@ -5,7 +7,7 @@ export {
   accessControl,
 } from './access-control.js'
 export { type ChannelName, channels } from './channels.js'
-export { limitPacket, type OversizedPacketPolicy, type PacketLimits } from './datagram-limit.js'
+export type { OversizedPacketPolicy } from './datagram-limit.js'
 export {
   AccessDeniedError,
   AlreadyServingError,
@@ -18,7 +20,10 @@ export {
   HandlerModuleError,
   HandlerTimeoutError,
   InvalidArgumentError,
+  InvalidStateError,
   LineTooLongError,
+  NativeModuleError,
+  NoRequestError,
   NotASocketError,
   QueueFullError,
   ReadLimitError,
@@ -43,13 +48,10 @@ export {
   type HookResult,
   type RequestHandler,
   type RequestHandlerClass,
-  runHandler,
 } from './handler.js'
-export { HANDLER_WORKER_MARK, isHandlerWorker } from './handler-worker.js'
+export { isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
-export { reportListenerError, watchDescriptors } from './listener-errors.js'
-export { RequestQueue } from './request-queue.js'
-export { RequestTracker, type TrackedNode } from './request-tracker.js'
+export { type RequestRun, runHandler } from './lifecycle.js'
 export {
   type AddressFamily,
   BaseServer,
@@ -59,4 +61,3 @@ export {
   type SocketType,
 } from './server.js'
 export { type ShutdownOnSignalsOptions, shutdownOnSignals } from './signals.js'
-export { type CloseStreamOptions, closeStreamSocket, LINGER_BYTES } from './stream-close.js'

@@ -44,6 +44,7 @@ export function watchDescriptors(server: object): () => void {
         reportListenerError(
           server,
           Object.assign(
+            // a system error, as Node's
             new Error(
               `${code}: out of file descriptors; new connections are being closed as they arrive (raise ulimit -n or serve fewer at once)`,
             ),

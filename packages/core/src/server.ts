@@ -5,12 +5,16 @@ import {
   AlreadyServingError,
   formatAddress,
   InvalidArgumentError,
+  NoRequestError,
   QueueFullError,
   ServerClosedError,
 } from './errors.js'
-import { isPromise, type RequestHandlerClass, runHandler } from './handler.js'
+import type { RequestHandlerClass } from './handler.js'
+import { isPromise, type RequestHost, RequestRun, runHandler } from './lifecycle.js'
+import { applyOptionTables, check, type OptionTable } from './options.js'
 import { RequestQueue } from './request-queue.js'
 import { RequestTracker, type TrackedNode } from './request-tracker.js'
+import type { Transport } from './transport.js'
 
 export type AddressFamily = 'IPv4' | 'IPv6' | 'Unix'
 export type SocketType = 'stream' | 'dgram'
@@ -61,42 +65,39 @@ interface Arrival {
 const NO_ARRIVAL: Arrival = { pending: false }
 
 /**
- * Core-internal (not exported by the package), for the event-loop mode: what `trackRequest()` does,
- * split at the start and the end of a request, so that a mode that knows when its work ends needs
- * no promise to say so (`start` returns what `end` takes back: a timestamp, when `request:end` has
- * subscribers); whether a subclass overrides `trackRequest()`; and `reportError()`, protected.
- */
-export const internals = {} as {
-  start(server: BaseServer<any, any, any>, request: unknown, node?: TrackedNode<unknown>): number
-  end(
-    server: BaseServer<any, any, any>,
-    request: unknown,
-    clientAddress: unknown,
-    start: number,
-    node?: TrackedNode<unknown>,
-  ): void
-  overridesTrackRequest(server: BaseServer<any, any, any>): boolean
-  reportError(
-    server: BaseServer<any, any, any>,
-    request: unknown,
-    clientAddress: unknown,
-    error: unknown,
-  ): Promise<void>
-}
-
-/**
  * Python's `BaseServer`: the serve loop and every hook, independent of the transport. A transport
  * subclass binds (`serverBind`/`serverActivate`), feeds received requests to `enqueueRequest()`,
- * closes them (`shutdownRequest`/`closeRequest`) and its listener (`closeListener`). A concurrency
- * mode overrides `processRequest` and reports its work with `trackRequest`.
+ * closes them (`shutdownRequest`/`closeRequest`) and its listener (`closeListener`), and declares
+ * what concurrency modes may ask of it (`transport`). A concurrency mode overrides
+ * `processRequest`: it runs the request here with `runRequest()` or hands it elsewhere and reports
+ * that work with `trackRequest()`. docs/architecture.md maps each step to its file.
+ *
+ * Options: each class declares the options it adds in `static readonly options` (default and
+ * check) and their fields with `declare`; the constructor checks and assigns them all, once.
  */
 export abstract class BaseServer<Request = unknown, ClientAddress = unknown, ServerAddress = unknown> {
-  timeout: number | null = null
-  blockOnClose = true
-  allowReuseAddress = false
-  allowReusePort = false
-  requestQueueSize = 511
-  maxQueuedRequests = 1024
+  static readonly options: OptionTable = {
+    bindAndActivate: { check: check.boolean, field: false },
+    timeout: { default: null, check: check.ms({ nullable: true }) },
+    blockOnClose: { default: true, check: check.boolean },
+    allowReuseAddress: { default: false, check: check.boolean },
+    allowReusePort: { default: false, check: check.boolean },
+    requestQueueSize: { default: 511, check: check.integer({ max: 2 ** 31 - 1 }) },
+    maxQueuedRequests: { default: 1024, check: check.integer({ min: 1, infinite: true }) },
+    accessControl: {
+      check: (value) =>
+        value instanceof AccessControl || check.object(value) === undefined
+          ? undefined
+          : 'an AccessControl or its options ({ allow, deny, maxConnectionsPerAddress })',
+    },
+  }
+
+  declare timeout: number | null
+  declare blockOnClose: boolean
+  declare allowReuseAddress: boolean
+  declare allowReusePort: boolean
+  declare requestQueueSize: number
+  declare maxQueuedRequests: number
   abstract readonly addressFamily: AddressFamily | undefined
   abstract readonly socketType: SocketType
 
@@ -104,7 +105,6 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   serverAddress: ServerAddress
   readonly RequestHandlerClass: RequestHandlerClass<Request, ClientAddress, any>
 
-  readonly #options: Record<string, unknown>
   readonly #queue: RequestQueue<[Request, ClientAddress]>
   readonly #active = new RequestTracker<unknown>()
   #bound: Promise<void> | undefined
@@ -119,6 +119,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   #unfinished: Promise<void> | undefined
   #accessControl: AccessControl | undefined
   #arrival: Arrival = NO_ARRIVAL
+  readonly #host: RequestHost
 
   constructor(
     serverAddress: ServerAddress,
@@ -130,10 +131,18 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     }
     this.serverAddress = serverAddress
     this.RequestHandlerClass = RequestHandlerClass
-    const { bindAndActivate = true, ...fields } = options
-    this.#options = fields
-    this.applyOptions()
+    applyOptionTables(this, new.target, options)
+    this.checkOptions()
     this.#queue = new RequestQueue(this.maxQueuedRequests)
+    this.#host = {
+      server: this as BaseServer<any, any, any>,
+      customFinish: this.finishRequest !== BaseServer.prototype.finishRequest,
+      begin: (run) => this.#begin(run.request, run),
+      end: (run, started) => this.#end(run.request, run.clientAddress, started, run),
+      report: (request, clientAddress, error) =>
+        this.reportError(request as Request, clientAddress as ClientAddress, error),
+    }
+    const bindAndActivate = options?.bindAndActivate ?? true
     // Deferred so that subclass constructors and field initialisers have run before serverBind().
     if (bindAndActivate) {
       this.#bound = RESOLVED.then(() => this.#bindAndActivate())
@@ -173,15 +182,12 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   }
 
   /**
-   * Copies the constructor's options onto the fields of the same name. A subclass or mix-in whose
-   * fields have initialisers calls it again at the end of its constructor: those initialisers run
-   * after this class's constructor and would otherwise put their defaults back over the options.
+   * Checks what one option's table entry cannot: rules across options, or between an option and
+   * the address. Called once by the constructor, after the options are assigned and before
+   * anything binds (a subclass's own fields are not initialised yet: use options only). Throw
+   * `InvalidArgumentError`; call `super.checkOptions()`.
    */
-  protected applyOptions(): void {
-    for (const [key, value] of Object.entries(this.#options)) {
-      if (value !== undefined) (this as Record<string, unknown>)[key] = value
-    }
-  }
+  protected checkOptions(): void {}
 
   /** The `accessControl` option as an `AccessControl` (its `refused` counters, `connectionsFrom()`). */
   get accessControl(): AccessControl | undefined {
@@ -224,6 +230,9 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     this.closeRequest(request)
   }
 
+  /** What concurrency modes may ask of this transport (accept paused, close policy, datagram replies). */
+  protected abstract readonly transport: Transport<Request>
+
   /** Closes a request right away, dropping what it had left to send; used when cutting requests short. */
   protected abortRequest(request: Request): void {
     this.closeRequest(request)
@@ -249,7 +258,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   /** Takes the next received request (Python's `get_request`, `accept()` for stream servers). */
   getRequest(): [Request, ClientAddress] | Promise<[Request, ClientAddress]> {
     const item = this.#queue.shift()
-    if (!item) throw new Error('no request waiting')
+    if (!item) throw new NoRequestError()
     return item
   }
 
@@ -260,15 +269,11 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
 
   /**
    * Processes one request. Here, as in Python's `BaseServer`, the loop waits for it: one request
-   * at a time. Concurrency modes override this and report their work with `trackRequest()`.
+   * at a time. Concurrency modes override this: `runRequest()` without waiting (the event loop),
+   * or a hand-off to another thread or process reported with `trackRequest()`.
    */
   processRequest(request: Request, clientAddress: ClientAddress): Promise<void> | void {
-    return this.trackRequest(request, clientAddress, this.#processNow(request, clientAddress))
-  }
-
-  async #processNow(request: Request, clientAddress: ClientAddress): Promise<void> {
-    await this.finishRequest(request, clientAddress)
-    this.shutdownRequest(request)
+    return this.runRequest(request, clientAddress).settled()
   }
 
   /** Runs the handler class on the request: `setup()`, `handle()`, `finish()`. */
@@ -490,42 +495,50 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   // --- what concurrency modes build on ------------------------------------------------------------
 
   /**
-   * Records `work` as the processing of `request`: `serverClose()` waits for it (with
-   * `blockOnClose`), `shutdownGracefully()` can cut it short, and `request:end` is published when
-   * it settles. Returns `work`.
+   * Runs the whole request on this thread, tracked (core's one lifecycle, `lifecycle.ts`):
+   * `finishRequest()` — the handler's `setup()`, `handle()`, `finish()` — then `shutdownRequest()`,
+   * with errors passed to `handleError()` first. Returns at the first step that waits; the run's
+   * `settled()` says when it ends. No promise is made while every step returns a plain value.
+   */
+  protected runRequest(request: Request, clientAddress: ClientAddress): RequestRun {
+    const run = new RequestRun(this.#host, request, clientAddress)
+    run.run()
+    return run
+  }
+
+  /**
+   * Records `work` as the processing of `request` (a mode that runs it elsewhere):
+   * `serverClose()` waits for it (with `blockOnClose`), `shutdownGracefully()` can cut it short,
+   * and `request:end` is published when it settles. Returns `work`.
    */
   protected trackRequest(request: Request, clientAddress: ClientAddress, work: Promise<void>): Promise<void> {
-    const start = internals.start(this, request)
-    const done = () => internals.end(this, request, clientAddress, start)
+    const started = this.#begin(request)
+    const done = () => this.#end(request, clientAddress, started)
     return work.then(done, (error: unknown) => {
       done()
       throw error
     })
   }
 
-  static {
-    // A node is linked rather than counted in the map, except under access control, which asks
-    // has() per request: that stays a map lookup.
-    internals.start = (server, request, node) => {
-      if (node && !server.#accessControl) server.#active.link(node)
-      else server.#active.add(request)
-      return channels.requestEnd.hasSubscribers ? performance.now() : 0
+  // A run is linked rather than counted in the map, except under access control, which asks
+  // has() per request: that stays a map lookup.
+  #begin(request: unknown, node?: TrackedNode<unknown>): number {
+    if (node && !this.#accessControl) this.#active.link(node)
+    else this.#active.add(request)
+    return channels.requestEnd.hasSubscribers ? performance.now() : 0
+  }
+
+  #end(request: unknown, clientAddress: unknown, started: number, node?: TrackedNode<unknown>): void {
+    if (!node || !this.#active.unlink(node)) this.#active.delete(request)
+    if (this.#accessControl && !this.#active.has(request)) this.#accessControl.release(request)
+    if (channels.requestEnd.hasSubscribers) {
+      channels.requestEnd.publish({
+        server: this,
+        request,
+        clientAddress,
+        durationMs: started ? performance.now() - started : undefined,
+      })
     }
-    internals.end = (server, request, clientAddress, start, node) => {
-      if (!node || !server.#active.unlink(node)) server.#active.delete(request)
-      if (server.#accessControl && !server.#active.has(request)) server.#accessControl.release(request)
-      if (channels.requestEnd.hasSubscribers) {
-        channels.requestEnd.publish({
-          server,
-          request,
-          clientAddress,
-          durationMs: start ? performance.now() - start : undefined,
-        })
-      }
-    }
-    internals.overridesTrackRequest = (server) => server.trackRequest !== BaseServer.prototype.trackRequest
-    internals.reportError = (server, request, clientAddress, error) =>
-      server.reportError(request, clientAddress, error)
   }
 
   /** Resolves once fewer than `limit` requests are being processed. */

@@ -8,7 +8,10 @@ import {
   FrameTooLargeError,
   formatAddress,
   InvalidArgumentError,
+  InvalidStateError,
   LineTooLongError,
+  NativeModuleError,
+  NoRequestError,
   QueueFullError,
   ReadLimitError,
   ReusePortUnsupportedError,
@@ -36,6 +39,9 @@ const cases: Array<[SocketServerError, string, string]> = [
   [new FrameTooLargeError(5000, 4096), 'FrameTooLargeError', 'SOCKSRV_FRAME_TOO_LARGE'],
   [new ReadLimitError(100), 'ReadLimitError', 'SOCKSRV_READ_LIMIT'],
   [new AccessDeniedError('10.0.0.1', 'deny'), 'AccessDeniedError', 'SOCKSRV_ACCESS_DENIED'],
+  [new NoRequestError(), 'NoRequestError', 'SOCKSRV_NO_REQUEST'],
+  [new InvalidStateError('one read at a time'), 'InvalidStateError', 'SOCKSRV_INVALID_STATE'],
+  [new NativeModuleError('no binary'), 'NativeModuleError', 'SOCKSRV_NATIVE_MODULE'],
 ]
 
 describe('error classes', () => {

@@ -1,12 +1,12 @@
 import diagnostics from 'node:diagnostics_channel'
 import { BaseRequestHandler } from '@socketserver/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { EventLoopMemoryServer, type MemoryRequest } from './helpers/memory-server.js'
+import { EventLoopMemoryServer, type MemoryRequest, MemoryServer } from './helpers/memory-server.js'
 import { waitFor } from './helpers/wait.js'
 
-// EventLoopMixIn runs a request without a promise chain of its own unless a subclass overrides
-// trackRequest(); both ways must do the same things in the same order. Every combination of how
-// each handler step ends is run both ways and the logs compared (and checked against runHandler's rules).
+// Every mode that runs a request on this thread runs core's one lifecycle (lifecycle.ts): the
+// one-at-a-time server and the event-loop mode must do the same things in the same order. Every
+// combination of how each handler step ends is run in both and checked against runHandler's rules.
 
 type Outcome = 'ok' | 'async' | 'throw' | 'reject'
 const OUTCOMES: Outcome[] = ['ok', 'async', 'throw', 'reject']
@@ -31,41 +31,42 @@ interface Plan {
   asyncHandleError?: boolean
 }
 
-class Logged extends EventLoopMemoryServer {
-  log: string[] = []
-  plan: Plan = {}
-  override handleError(_request: MemoryRequest, _clientAddress: string, error: unknown) {
-    this.log.push(`handleError: ${(error as Error).message}`)
-    if (this.plan.asyncHandleError) {
-      return new Promise<void>((resolve) =>
-        setImmediate(() => {
-          this.log.push('handleError done')
-          resolve()
-        }),
-      )
+function logged<T extends new (...args: any[]) => MemoryServer>(Base: T) {
+  return class Logged extends Base {
+    log: string[] = []
+    plan: Plan = {}
+    override handleError(_request: MemoryRequest, _clientAddress: string, error: unknown) {
+      this.log.push(`handleError: ${(error as Error).message}`)
+      if (this.plan.asyncHandleError) {
+        return new Promise<void>((resolve) =>
+          setImmediate(() => {
+            this.log.push('handleError done')
+            resolve()
+          }),
+        )
+      }
+    }
+    override shutdownRequest(request: MemoryRequest): void {
+      this.log.push('shutdownRequest')
+      super.shutdownRequest(request)
     }
   }
-  override shutdownRequest(request: MemoryRequest): void {
-    this.log.push('shutdownRequest')
-    super.shutdownRequest(request)
-  }
 }
+type LoggedClass = ReturnType<typeof logged<typeof MemoryServer>>
+type Logged = InstanceType<LoggedClass>
 
 /** finishRequest() overridden: it runs instead of the handler. */
-class LoggedCustom extends Logged {
-  override finishRequest(): Promise<void> {
-    return act(this.log, 'finishRequest', this.plan.custom ?? 'ok') as Promise<void>
+function custom(Base: LoggedClass): LoggedClass {
+  return class extends Base {
+    override finishRequest(): Promise<void> {
+      return act(this.log, 'finishRequest', this.plan.custom ?? 'ok') as Promise<void>
+    }
   }
 }
 
-/** The same servers with trackRequest() overridden (by a pass-through): the promise-chain path. */
-function tracked<T extends new (...args: any[]) => Logged>(Base: T) {
-  return class extends Base {
-    protected override trackRequest(request: MemoryRequest, clientAddress: string, work: Promise<void>) {
-      this.log.push('trackRequest')
-      return super.trackRequest(request, clientAddress, work)
-    }
-  }
+const modes: Record<string, LoggedClass> = {
+  'one at a time': logged(MemoryServer),
+  'event loop': logged(EventLoopMemoryServer),
 }
 
 function handlerFor(server: Logged) {
@@ -91,7 +92,7 @@ afterEach(async () => {
   for (const server of servers.splice(0)) await server.serverClose()
 })
 
-async function runOnce(Server: typeof Logged, plan: Plan): Promise<string[]> {
+async function runOnce(Server: LoggedClass, plan: Plan): Promise<string[]> {
   const server = new Server('memory', BaseRequestHandler, { bindAndActivate: false })
   servers.push(server)
   const Handler = handlerFor(server)
@@ -109,7 +110,7 @@ async function runOnce(Server: typeof Logged, plan: Plan): Promise<string[]> {
     await server.handleRequest()
     await waitFor(() => ended, 'request:end')
     expect(request.releases).toEqual(['shutdown'])
-    return server.log.filter((entry) => entry !== 'trackRequest')
+    return server.log
   } finally {
     diagnostics.unsubscribe('socketserver:request:end', onEnd)
   }
@@ -148,19 +149,11 @@ plans.push(
   { finish: 'async', handle: 'throw', asyncHandleError: true },
 )
 
-describe('EventLoopMixIn: handler steps, errors, shutdown and tracking', () => {
-  it.each(plans.map((plan) => [JSON.stringify(plan), plan] as const))('%s', async (_name, plan) => {
-    const want = expected(plan)
-    const Server = plan.custom ? LoggedCustom : Logged
-    expect(await runOnce(Server, plan)).toEqual(want)
-    expect(await runOnce(tracked(Server), plan)).toEqual(want)
+for (const [mode, Base] of Object.entries(modes)) {
+  describe(`${mode}: handler steps, errors, shutdown and tracking`, () => {
+    it.each(plans.map((plan) => [JSON.stringify(plan), plan] as const))('%s', async (_name, plan) => {
+      const Server = plan.custom ? custom(Base) : Base
+      expect(await runOnce(Server, plan)).toEqual(expected(plan))
+    })
   })
-
-  it('takes the promise path when trackRequest() is overridden', async () => {
-    const server = new (tracked(Logged))('memory', BaseRequestHandler, { bindAndActivate: false })
-    servers.push(server)
-    server.receive()
-    await server.handleRequest()
-    expect(server.log[0]).toBe('trackRequest')
-  })
-})
+}

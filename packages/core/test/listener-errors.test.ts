@@ -1,5 +1,5 @@
 import diagnostics from 'node:diagnostics_channel'
-import { reportListenerError } from '@socketserver/core'
+import { reportListenerError } from '@socketserver/core/transport'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 
 afterEach(() => vi.restoreAllMocks())

@@ -1,5 +1,5 @@
-import { RequestQueue } from '@socketserver/core'
 import { describe, expect, it } from 'vitest'
+import { RequestQueue } from '../src/request-queue.js'
 
 describe('RequestQueue', () => {
   it('hands items out in the order they were pushed', () => {

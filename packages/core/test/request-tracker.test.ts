@@ -1,5 +1,5 @@
-import { RequestTracker } from '@socketserver/core'
 import { describe, expect, it } from 'vitest'
+import { RequestTracker } from '../src/request-tracker.js'
 
 const turn = () => new Promise((resolve) => setImmediate(resolve))
 

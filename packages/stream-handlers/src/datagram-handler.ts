@@ -1,6 +1,13 @@
 import type dgram from 'node:dgram'
 import { Readable } from 'node:stream'
-import { BaseRequestHandler, DatagramTooLargeError, type InetAddress } from '@socketserver/core'
+import {
+  BaseRequestHandler,
+  DatagramTooLargeError,
+  type InetAddress,
+  InvalidStateError,
+} from '@socketserver/core'
+import { check, type OptionTable } from '@socketserver/core/transport'
+import { checkHandlerOptions, setOptionDefaults } from './handler-options.js'
 import { SocketReader } from './socket-reader.js'
 
 const RESOLVED = Promise.resolve()
@@ -40,7 +47,8 @@ export class DatagramWriter {
    * bytes, with `DatagramTooLargeError` (`SOCKSRV_DATAGRAM_TOO_LARGE`): sending it would fail with EMSGSIZE.
    */
   write(data: Uint8Array | string): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error('the reply was already sent'))
+    if (this.#closed)
+      return Promise.reject(new InvalidStateError('the reply was already sent: write before finish()'))
     // A Buffer is kept as it is (a view of the same bytes, as before): no new view per reply.
     const chunk =
       typeof data === 'string'
@@ -113,13 +121,20 @@ export class DatagramRequestHandler<
    */
   declare confirmReplies: boolean
 
+  /**
+   * The options above: default and check. Values are checked once per handler class, in the first
+   * `setup()` (see `StreamRequestHandler.options`).
+   */
+  static readonly options: OptionTable = {
+    maxLineLength: { default: 65_536, check: check.integer({ min: 1 }) },
+    maxReplySize: { default: MAX_UDP_PAYLOAD, check: check.integer({ min: 0 }) },
+    confirmReplies: { default: false, check: check.boolean },
+  }
+
   static {
     // Defaults on the prototype, not set on every handler (one handler per datagram); a subclass's
     // `override confirmReplies = true` is a field of its own, as before.
-    const proto = DatagramRequestHandler.prototype
-    proto.maxLineLength = 65_536
-    proto.maxReplySize = MAX_UDP_PAYLOAD
-    proto.confirmReplies = false
+    setOptionDefaults(DatagramRequestHandler.prototype, DatagramRequestHandler.options)
   }
 
   /** The datagram received (Python's `packet`). */
@@ -144,6 +159,7 @@ export class DatagramRequestHandler<
   }
 
   override setup(): void {
+    checkHandlerOptions(this)
     this.packet = this.request[0]
     this.socket = this.request[1]
     this.wfile = new DatagramWriter({ maxSize: this.maxReplySize })

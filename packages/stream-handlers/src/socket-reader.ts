@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import {
   ConnectionClosedError,
+  InvalidStateError,
   LineTooLongError,
   ReadLimitError,
   SocketTimeoutError,
@@ -21,6 +22,7 @@ export interface SocketReaderOptions {
 
 const EMPTY = Buffer.alloc(0)
 const NEWLINE = 0x0a
+const ONE_READ = 'SocketReader: one read at a time (await the read under way first)'
 const OPTIONS = ['maxLineLength', 'maxReadSize', 'timeout', 'highWaterMark'] as const
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 // The buffer of a reader that has never had to keep a chunk: shared, never written to (an idle
@@ -178,7 +180,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
    * does not come, rejects with `SocketTimeoutError`.
    */
   copyTo(writer: SocketWriter): Promise<number> {
-    if (this.#attempt || this.#copy) return Promise.reject(new Error('SocketReader: one read at a time'))
+    if (this.#attempt || this.#copy) return Promise.reject(new InvalidStateError(ONE_READ))
     const promise = this.#promise<number>()
     this.#copy = writer[kSocket]
     this.#copied = 0
@@ -277,7 +279,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
       this.#resumeIfRoom()
       return Promise.resolve(result)
     }
-    if (this.#attempt) return Promise.reject(new Error('SocketReader: one read at a time'))
+    if (this.#attempt) return Promise.reject(new InvalidStateError(ONE_READ))
     return this.#wait(attempt)
   }
 

@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net'
 import { BaseRequestHandler, SocketTimeoutError } from '@socketserver/core'
+import { check, type OptionTable } from '@socketserver/core/transport'
+import { checkHandlerOptions, setOptionDefaults } from './handler-options.js'
 import { SocketReader } from './socket-reader.js'
 import { SocketWriter } from './socket-writer.js'
 
@@ -37,17 +39,25 @@ export class StreamRequestHandler<ClientAddress = unknown, Server = unknown> ext
    */
   declare requestTimeout: number | null
 
+  /**
+   * The options above: default and check (`check.*` from `@socketserver/core/transport`). A subclass
+   * with options of its own declares its own table; the tables merge along the class chain. Values
+   * are checked once per handler class, in the first `setup()`.
+   */
+  static readonly options: OptionTable = {
+    timeout: { default: null, check: check.ms({ nullable: true }) },
+    disableNagleAlgorithm: { default: false, check: check.boolean },
+    maxLineLength: { default: 65_536, check: check.integer({ min: 1 }) },
+    maxReadSize: { default: 16 * 1024 * 1024, check: check.integer({ min: 1 }) },
+    writeChunkSize: { default: 65_536, check: check.integer({ min: 1 }) },
+    idleTimeout: { default: null, check: check.ms({ nullable: true }) },
+    requestTimeout: { default: null, check: check.ms({ nullable: true }) },
+  }
+
   static {
     // Defaults on the prototype, not copied into every handler (an idle connection keeps its handler);
     // a subclass's `override timeout = 30_000` is a field of its own, as before.
-    const proto = StreamRequestHandler.prototype
-    proto.timeout = null
-    proto.disableNagleAlgorithm = false
-    proto.maxLineLength = 65_536
-    proto.maxReadSize = 16 * 1024 * 1024
-    proto.writeChunkSize = 65_536
-    proto.idleTimeout = null
-    proto.requestTimeout = null
+    setOptionDefaults(StreamRequestHandler.prototype, StreamRequestHandler.options)
   }
 
   /** The connection (Python's `connection`): the request socket. */
@@ -57,6 +67,7 @@ export class StreamRequestHandler<ClientAddress = unknown, Server = unknown> ext
   #deadlines: (() => void) | undefined
 
   override setup(): void {
+    checkHandlerOptions(this)
     this.connection = this.request
     if (this.disableNagleAlgorithm) this.connection.setNoDelay(true)
     if (this.idleTimeout !== null || this.requestTimeout !== null) {

@@ -3,18 +3,24 @@ import {
   BaseServer,
   type BaseServerOptions,
   BindError,
-  closeStreamSocket,
   EventLoopMixIn,
   type EventLoopServerOptions,
   type InetAddress,
   type InetAddressInput,
   type RequestHandlerClass,
   ReusePortUnsupportedError,
-  reportListenerError,
   reusePortSupport,
   toInetAddress,
-  watchDescriptors,
 } from '@socketserver/core'
+import {
+  check,
+  closeStreamSocket,
+  LINGER_BYTES,
+  type OptionTable,
+  reportListenerError,
+  type StreamTransport,
+  watchDescriptors,
+} from '@socketserver/core/transport'
 
 export interface TCPServerOptions extends BaseServerOptions, EventLoopServerOptions {
   /** How long closing a request waits for its unsent data to reach the kernel before dropping it, in ms. Default: `30000`. */
@@ -32,18 +38,33 @@ const ignore = () => {}
  * The request is the accepted `net.Socket`; the client address is `{ address, port, family }`.
  */
 export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> {
+  static override readonly options: OptionTable = {
+    closeTimeout: { default: 30_000, check: check.ms() },
+    lingerTimeout: { default: 2_000, check: check.ms() },
+  }
+
   readonly socketType = 'stream' as const
   addressFamily: 'IPv4' | 'IPv6' | undefined
-  closeTimeout = 30_000
-  lingerTimeout = 2_000
+  declare closeTimeout: number
+  declare lingerTimeout: number
   /** The listening `net.Server` (Python's `server.socket`), once bound. */
   socket: net.Server | undefined
-  /**
-   * Accept connections without reading from them, so that a concurrency mode can pass the socket
-   * on with no byte read in this process. Read once, at bind.
-   */
-  protected pauseOnAccept = false
+  // Set by a concurrency mode (transport.acceptPaused()) so a socket moves on with no byte read here.
+  #pauseOnAccept = false
   #stopWatch: (() => void) | undefined
+
+  protected readonly transport: StreamTransport = {
+    socketType: 'stream',
+    addressKind: 'inet',
+    acceptPaused: () => {
+      this.#pauseOnAccept = true
+    },
+    closeOptions: () => ({
+      closeTimeout: this.closeTimeout,
+      lingerTimeout: this.lingerTimeout,
+      lingerBytes: LINGER_BYTES,
+    }),
+  }
 
   constructor(
     serverAddress: InetAddressInput,
@@ -53,7 +74,6 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     const address = toInetAddress(serverAddress)
     super(address, RequestHandlerClass, options)
     this.addressFamily = address.family
-    this.applyOptions() // this class's field initialisers ran after BaseServer copied the options
   }
 
   override async serverBind(): Promise<void> {
@@ -64,7 +84,7 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     }
     // allowHalfOpen: a client that half-closes (sends its request, then FIN) still gets the reply,
     // as with Python; shutdownRequest() closes our side when the handler is done.
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.pauseOnAccept })
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.#pauseOnAccept })
     server.on('connection', (socket) => this.#onConnection(socket))
     this.socket = server
     try {

@@ -430,3 +430,22 @@ describe('misbehaving clients', () => {
     await waitFor(() => server.activeRequestCount === 0, { what: 'every request to end' })
   })
 })
+
+describe('options are checked at construction', () => {
+  it('rejects a misspelt name, an option named like a method and a wrongly typed value, binding nothing', async () => {
+    const address = { host: '127.0.0.1', port: 0 }
+    for (const [options, message] of [
+      [{ requestQueueSise: 5 }, /has no option 'requestQueueSise'/],
+      [{ serveForever: 42 }, /has no option 'serveForever'/],
+      [{ timeout: 'soon' }, /option 'timeout' of EventLoopTCPServer must be a duration in ms/],
+      [{ closeTimeout: -1 }, /option 'closeTimeout' of EventLoopTCPServer must be a duration in ms/],
+    ] as const) {
+      await expect(
+        EventLoopTCPServer.create(address, BaseRequestHandler, options as object),
+      ).rejects.toMatchObject({
+        code: 'SOCKSRV_INVALID_ARGUMENT',
+        message: expect.stringMatching(message),
+      })
+    }
+  })
+})

@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import type { InetAddress } from '@socketserver/core'
+import { type InetAddress, InvalidArgumentError } from '@socketserver/core'
 
 /**
  * Source ports of the classic UDP services (echo, daytime, chargen, time, NTP). A UDP service that
@@ -40,12 +40,18 @@ export class TokenBucketLimiter {
     maxTracked = 10_000,
     now,
   }: RateLimitOptions = {}) {
-    if (!(rate > 0) || !Number.isFinite(rate))
-      throw new RangeError(`rate must be a positive number; got ${rate}`)
+    if (!(typeof rate === 'number' && rate > 0 && Number.isFinite(rate)))
+      throw new InvalidArgumentError(
+        `option 'rate' of TokenBucketLimiter must be a finite number > 0; got ${rate}`,
+      )
     if (!(Number.isInteger(burst) && burst >= 1))
-      throw new RangeError(`burst must be an integer >= 1; got ${burst}`)
+      throw new InvalidArgumentError(
+        `option 'burst' of TokenBucketLimiter must be an integer >= 1; got ${burst}`,
+      )
     if (!(Number.isInteger(maxTracked) && maxTracked >= 1))
-      throw new RangeError('maxTracked must be an integer >= 1')
+      throw new InvalidArgumentError(
+        `option 'maxTracked' of TokenBucketLimiter must be an integer >= 1; got ${maxTracked}`,
+      )
     this.rate = rate
     this.burst = burst
     this.maxTracked = maxTracked

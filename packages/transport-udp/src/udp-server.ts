@@ -8,14 +8,19 @@ import {
   type InetAddress,
   type InetAddressInput,
   InvalidArgumentError,
-  limitPacket,
   type OversizedPacketPolicy,
   type RequestHandlerClass,
   ReusePortUnsupportedError,
-  reportListenerError,
   reusePortSupport,
   toInetAddress,
 } from '@socketserver/core'
+import {
+  check,
+  type DatagramTransport,
+  limitPacket,
+  type OptionTable,
+  reportListenerError,
+} from '@socketserver/core/transport'
 
 /** Python's `(data, socket)`: the datagram and the server's socket, which replies are sent from. */
 export type UDPRequest = [packet: Buffer, socket: dgram.Socket]
@@ -40,16 +45,35 @@ const ignore = () => {}
  * `{ address, port, family }`. Replies go out through `socket`, so they come from the server's address.
  */
 export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> {
+  static override readonly options: OptionTable = {
+    maxPacketSize: { default: 8192, check: check.integer({ min: 1, max: 65_535 }) },
+    oversizedPackets: { default: 'truncate', check: check.oneOf('truncate', 'drop') },
+  }
+
   readonly socketType = 'dgram' as const
   addressFamily: 'IPv4' | 'IPv6' | undefined
-  maxPacketSize = 8192
-  oversizedPackets: OversizedPacketPolicy = 'truncate'
+  declare maxPacketSize: number
+  declare oversizedPackets: OversizedPacketPolicy
   /** Datagrams received that were longer than `maxPacketSize` (truncated or dropped). */
   oversizedPacketCount = 0
   /** The bound `dgram.Socket` (Python's `server.socket`), once bound. */
   socket: dgram.Socket | undefined
   #closed: Promise<void> | undefined
   #abortClose: (() => void) | undefined
+
+  protected readonly transport: DatagramTransport<UDPRequest> = {
+    socketType: 'dgram',
+    addressKind: 'inet',
+    packetOf: ([packet]) => packet,
+    sendReply: ([, socket], data, to) =>
+      new Promise((resolve, reject) => {
+        if (!('port' in to)) {
+          reject(new InvalidArgumentError('a UDP reply goes to a port and address, not a path'))
+          return
+        }
+        socket.send(data, to.port, to.address, (error) => (error ? reject(error) : resolve()))
+      }),
+  }
 
   constructor(
     serverAddress: InetAddressInput,
@@ -59,26 +83,11 @@ export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> 
     const address = toInetAddress(serverAddress)
     super(address, RequestHandlerClass, options)
     this.addressFamily = address.family
-    this.applyOptions() // this class's field initialisers ran after BaseServer copied the options
-    this.#checkOptions()
-  }
-
-  // Run again at bind: a subclass may have set the fields after the constructor checked them.
-  #checkOptions(): void {
-    if (!(Number.isInteger(this.maxPacketSize) && this.maxPacketSize > 0)) {
-      throw new InvalidArgumentError(`maxPacketSize must be a positive integer; got ${this.maxPacketSize}`)
-    }
-    if (this.oversizedPackets !== 'truncate' && this.oversizedPackets !== 'drop') {
-      throw new InvalidArgumentError(
-        `oversizedPackets must be 'truncate' or 'drop'; got ${JSON.stringify(this.oversizedPackets)}`,
-      )
-    }
   }
 
   /** Creates the socket with `allowReuseAddress`/`allowReusePort` and binds it; records the real address. */
   override async serverBind(): Promise<void> {
     const requested = this.serverAddress
-    this.#checkOptions()
     if (this.allowReusePort) {
       const { supported, detail } = reusePortSupport()
       if (!supported) throw new ReusePortUnsupportedError(detail)

@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '@socketserver/core'
 import {
   ReflectionGuard,
   rateLimitKey,
@@ -32,12 +33,18 @@ describe('TokenBucketLimiter', () => {
     expect(limiter.take('b')).toBe(true) // forgotten, so a full bucket again
   })
 
-  it.each([[{ rate: 0 }], [{ rate: Number.POSITIVE_INFINITY }], [{ burst: 0 }], [{ burst: 1.5 }]])(
-    'refuses %j',
-    (options) => {
-      expect(() => new TokenBucketLimiter(options)).toThrow(RangeError)
-    },
-  )
+  it.each([
+    [{ rate: 0 }],
+    [{ rate: Number.POSITIVE_INFINITY }],
+    [{ burst: 0 }],
+    [{ burst: 1.5 }],
+    [{ rate: '5' as unknown as number }],
+  ])('refuses %j', (options) => {
+    expect(() => new TokenBucketLimiter(options)).toThrow(InvalidArgumentError)
+    expect(() => new TokenBucketLimiter(options)).toThrow(
+      /option '(rate|burst)' of TokenBucketLimiter must be/,
+    )
+  })
 })
 
 describe('rateLimitKey', () => {

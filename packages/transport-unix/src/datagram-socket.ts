@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import { isMainThread } from 'node:worker_threads'
-import { InvalidArgumentError } from '@socketserver/core'
+import { InvalidArgumentError, NativeModuleError } from '@socketserver/core'
 import { isAbstractName } from './path.js'
 
 /**
@@ -45,12 +45,15 @@ function loadLibrary(): NativeDgramSocketClass {
   try {
     module = createRequire(import.meta.url)('node-unix-socket/js/dgram.js')
   } catch (error) {
-    throw new Error(
+    throw new NativeModuleError(
       `Unix datagram sockets need the native library node-unix-socket, which has no binary for ${process.platform}-${process.arch} here: ${(error as Error)?.message ?? error}`,
       { cause: error },
     )
   }
-  if (typeof module.DgramSocket !== 'function') throw new Error('node-unix-socket has no DgramSocket export')
+  if (typeof module.DgramSocket !== 'function')
+    throw new NativeModuleError(
+      'Unix datagram sockets need the native library node-unix-socket, whose js/dgram.js has no DgramSocket export here (an unexpected version?)',
+    )
   library = module.DgramSocket
   return library
 }
@@ -101,7 +104,7 @@ function toSystemError(error: unknown, syscall: string, path: string): NodeJS.Er
   const message = (error as Error)?.message ?? String(error)
   const code = CODES[message] ?? 'UNKNOWN'
   return Object.assign(
-    new Error(`${syscall} ${code}: ${message} ${JSON.stringify(path)}`, { cause: error }),
+    new Error(`${syscall} ${code}: ${message} ${JSON.stringify(path)}`, { cause: error }), // a system error, as Node's
     {
       code,
       syscall,
@@ -209,6 +212,7 @@ export class UnixDatagramSocket {
     if (typeof path !== 'string' || path === '') {
       return Promise.reject(
         Object.assign(
+          // a system error, as Node's
           new Error(
             'sendto EDESTADDRREQ: the client has no address (its socket is not bound to a path), so there is nowhere to send to',
           ),

@@ -1,4 +1,5 @@
 import { type BaseServerOptions, InvalidArgumentError } from '@socketserver/core'
+import { check, type OptionTable } from '@socketserver/core/transport'
 import { isAbstractName } from './path.js'
 
 /** Options both Unix servers take, besides the base ones. */
@@ -11,6 +12,12 @@ export interface UnixServerOptions extends BaseServerOptions {
   socketMode?: number
 }
 
+/** The option table entries both Unix servers add. */
+export const unixServerOptions: OptionTable = {
+  socketMode: { default: undefined, check: check.integer({ max: 0o7777 }) },
+}
+
+/** `socketMode` cannot apply to an abstract name (no file); checked once the address is known. */
 export function checkSocketMode(mode: number | undefined, path: string): void {
   if (mode === undefined) return
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {

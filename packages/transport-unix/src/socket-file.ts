@@ -47,7 +47,7 @@ export function systemError(
   path: string,
   what: string,
 ): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${syscall} ${code}: ${what} ${path}`), { code, syscall, path })
+  return Object.assign(new Error(`${syscall} ${code}: ${what} ${path}`), { code, syscall, path }) // a system error, as Node's
 }
 
 type ProbeResult = 'live' | 'stale' | 'gone' | NodeJS.ErrnoException

@@ -4,14 +4,19 @@ import {
   EventLoopMixIn,
   type EventLoopServerOptions,
   InvalidArgumentError,
-  limitPacket,
   type OversizedPacketPolicy,
   type RequestHandlerClass,
-  reportListenerError,
   SocketServerError,
 } from '@socketserver/core'
+import {
+  check,
+  type DatagramTransport,
+  limitPacket,
+  type OptionTable,
+  reportListenerError,
+} from '@socketserver/core/transport'
 import { MAX_RECEIVED_DATAGRAM, UnixDatagramSocket } from './datagram-socket.js'
-import { checkSocketMode, type UnixServerOptions } from './options.js'
+import { checkSocketMode, type UnixServerOptions, unixServerOptions } from './options.js'
 import { checkUnixPath, isAbstractName } from './path.js'
 import {
   applyMode,
@@ -50,9 +55,14 @@ const UNNAMED = ''
  * (docs/decisions/0005-unix-datagram-library.md), loaded on first bind.
  */
 export class UnixDatagramServer extends BaseServer<UnixDatagramRequest, string, string> {
+  static override readonly options: OptionTable = {
+    ...unixServerOptions,
+    maxPacketSize: { default: 8192, check: check.integer({ min: 1, max: MAX_RECEIVED_DATAGRAM }) },
+    oversizedPackets: { default: 'truncate', check: check.oneOf('truncate', 'drop') },
+  }
+
   readonly socketType = 'dgram' as const
   readonly addressFamily = 'Unix' as const
-  // Assigned in the constructor: a field initialiser would run after BaseServer applied the options.
   declare maxPacketSize: number
   declare oversizedPackets: OversizedPacketPolicy
   declare socketMode: number | undefined
@@ -63,6 +73,16 @@ export class UnixDatagramServer extends BaseServer<UnixDatagramRequest, string, 
   #file: SocketFileIdentity | undefined
   #closed: Promise<void> | undefined
   #abortClose: (() => void) | undefined
+
+  protected readonly transport: DatagramTransport<UnixDatagramRequest> = {
+    socketType: 'dgram',
+    addressKind: 'unix',
+    packetOf: ([packet]) => packet,
+    sendReply: ([, socket], data, to) =>
+      'path' in to
+        ? socket.send(data, to.path)
+        : Promise.reject(new InvalidArgumentError('a Unix datagram reply goes to a path, not a port')),
+  }
 
   constructor(
     serverAddress: string,
@@ -75,27 +95,11 @@ export class UnixDatagramServer extends BaseServer<UnixDatagramRequest, string, 
         'UnixDatagramServer cannot bind an abstract name: the native datagram library pads it to the whole sun_path, which no other client can address (bind a filesystem path)',
       )
     }
-    checkSocketMode(options?.socketMode, path)
     super(path, RequestHandlerClass, options)
-    this.maxPacketSize = options?.maxPacketSize ?? 8192
-    this.oversizedPackets = options?.oversizedPackets ?? 'truncate'
-    this.socketMode = options?.socketMode
-    this.#checkOptions()
   }
 
-  // Run again at bind: a subclass may have set the fields after the constructor checked them.
-  #checkOptions(): void {
-    const size = this.maxPacketSize
-    if (!(Number.isInteger(size) && size > 0 && size <= MAX_RECEIVED_DATAGRAM)) {
-      throw new InvalidArgumentError(
-        `maxPacketSize must be an integer from 1 to ${MAX_RECEIVED_DATAGRAM}; got ${this.maxPacketSize}`,
-      )
-    }
-    if (this.oversizedPackets !== 'truncate' && this.oversizedPackets !== 'drop') {
-      throw new InvalidArgumentError(
-        `oversizedPackets must be 'truncate' or 'drop'; got ${JSON.stringify(this.oversizedPackets)}`,
-      )
-    }
+  protected override checkOptions(): void {
+    super.checkOptions()
     checkSocketMode(this.socketMode, this.serverAddress)
   }
 
@@ -105,7 +109,6 @@ export class UnixDatagramServer extends BaseServer<UnixDatagramRequest, string, 
    */
   override async serverBind(): Promise<void> {
     const path = this.serverAddress
-    this.#checkOptions()
     try {
       await clearStaleSocket(path, 'stream')
       const socket = await UnixDatagramSocket.open(

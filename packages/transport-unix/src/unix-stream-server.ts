@@ -2,15 +2,21 @@ import net from 'node:net'
 import {
   BaseServer,
   BindError,
-  closeStreamSocket,
   EventLoopMixIn,
   type EventLoopServerOptions,
   type RequestHandlerClass,
-  reportListenerError,
   SocketServerError,
-  watchDescriptors,
 } from '@socketserver/core'
-import { checkSocketMode, type UnixServerOptions } from './options.js'
+import {
+  check,
+  closeStreamSocket,
+  LINGER_BYTES,
+  type OptionTable,
+  reportListenerError,
+  type StreamTransport,
+  watchDescriptors,
+} from '@socketserver/core/transport'
+import { checkSocketMode, type UnixServerOptions, unixServerOptions } from './options.js'
 import { checkUnixPath, isAbstractName } from './path.js'
 import {
   applyMode,
@@ -43,19 +49,33 @@ const ignore = () => {}
  * `serverClose()` removes the socket file this server bound, and no other.
  */
 export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
+  static override readonly options: OptionTable = {
+    ...unixServerOptions,
+    closeTimeout: { default: 30_000, check: check.ms() },
+    lingerTimeout: { default: 2_000, check: check.ms() },
+  }
+
   readonly socketType = 'stream' as const
   readonly addressFamily = 'Unix' as const
-  // Assigned in the constructor: a field initialiser would run after BaseServer applied the options.
   declare closeTimeout: number
   declare lingerTimeout: number
   declare socketMode: number | undefined
   /** The listening `net.Server` (Python's `server.socket`), once bound. */
   socket: net.Server | undefined
-  /**
-   * Accept connections without reading from them, so that a concurrency mode can pass the socket
-   * on with no byte read in this process. Read once, at bind.
-   */
-  protected pauseOnAccept = false
+  // Set by a concurrency mode (transport.acceptPaused()) so a socket moves on with no byte read here.
+  #pauseOnAccept = false
+  protected readonly transport: StreamTransport = {
+    socketType: 'stream',
+    addressKind: 'unix',
+    acceptPaused: () => {
+      this.#pauseOnAccept = true
+    },
+    closeOptions: () => ({
+      closeTimeout: this.closeTimeout,
+      lingerTimeout: this.lingerTimeout,
+      lingerBytes: LINGER_BYTES,
+    }),
+  }
   #stopWatch: (() => void) | undefined
   #file: SocketFileIdentity | undefined
 
@@ -65,11 +85,12 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     options?: UnixStreamServerOptions,
   ) {
     const path = checkUnixPath(serverAddress)
-    checkSocketMode(options?.socketMode, path)
     super(path, RequestHandlerClass, options)
-    this.closeTimeout = options?.closeTimeout ?? 30_000
-    this.lingerTimeout = options?.lingerTimeout ?? 2_000
-    this.socketMode = options?.socketMode
+  }
+
+  protected override checkOptions(): void {
+    super.checkOptions()
+    checkSocketMode(this.socketMode, this.serverAddress)
   }
 
   /**
@@ -81,7 +102,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     const path = this.serverAddress
     checkSocketMode(this.socketMode, path)
     // allowHalfOpen: a client that half-closes (sends its request, then EOF) still gets the reply.
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.pauseOnAccept })
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.#pauseOnAccept })
     server.on('connection', (socket) => this.#onConnection(socket))
     this.socket = server
     const listen = (at: string) =>

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { TCPServer } from '@socketserver/transport-tcp'
-import type { RunningServer } from './registry.js'
-import { BACKLOG, handlers, serve } from './tcp.js'
+import { BACKLOG, handlers, serve } from './common.js'
+import type { RunningServer } from './types.js'
 
 /**
  * The thread pool (`ThreadingMixIn`) and the fork pool (`ForkingMixIn`) on `TCPServer`: handlers

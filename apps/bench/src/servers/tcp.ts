@@ -1,36 +1,8 @@
 import net from 'node:net'
 import { BaseRequestHandler, type RequestHandlerClass } from '@socketserver/core'
 import { EventLoopTCPServer, type InetAddress, TCPServer } from '@socketserver/transport-tcp'
-import type { RunningServer } from './registry.js'
-
-/**
- * Same backlog for every server: node:net's default (511). Python's default of 5 would make the
- * framework drop SYNs when 50 clients connect at once, which is a different question.
- */
-export const BACKLOG = 511
-
-export async function listenRaw(server: net.Server, where: net.ListenOptions): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ ...where, backlog: BACKLOG }, resolve)
-  })
-}
-
-export function closeRaw(server: net.Server): Promise<void> {
-  return new Promise<void>((resolve) => {
-    server.close(() => resolve())
-    // close() waits for open connections; the harness has closed its own by now.
-    setTimeout(resolve, 1_000).unref()
-  })
-}
-
-/** The limit for Node code: the echo every Node tutorial writes. */
-export function rawEchoServer(): net.Server {
-  return net.createServer((socket) => {
-    socket.on('error', () => {}) // a reset peer must not crash the benchmark
-    socket.on('data', (d) => socket.write(d))
-  })
-}
+import { BACKLOG, closeRaw, handlers, listenRaw, rawEchoServer, serve } from './common.js'
+import type { RunningServer } from './types.js'
 
 export async function rawNetEcho(host: string): Promise<RunningServer> {
   const server = rawEchoServer()
@@ -81,24 +53,6 @@ class SocketEcho extends BaseRequestHandler<net.Socket, InetAddress> {
   }
 }
 
-interface Closable {
-  serveForever(options?: { pollInterval?: number }): Promise<void>
-  shutdownGracefully(options?: { timeout?: number }): Promise<unknown>
-}
-
-/** Serves `server` and returns it as the child entry point needs it. */
-export function serve(server: Closable, port: number, path?: string): RunningServer {
-  const loop = server.serveForever({ pollInterval: 500 })
-  return {
-    port,
-    ...(path === undefined ? {} : { path }),
-    close: async () => {
-      await server.shutdownGracefully({ timeout: 1_000 })
-      await loop
-    },
-  }
-}
-
 type ServerClass = typeof EventLoopTCPServer | typeof TCPServer
 
 async function startFramework(
@@ -109,9 +63,6 @@ async function startFramework(
   const server = await Server.create({ host, port: 0 }, Handler, { requestQueueSize: BACKLOG })
   return serve(server, server.serverAddress.port)
 }
-
-/** Loaded only by the kinds that need them, so the other servers start without stream-handlers. */
-export const handlers = () => import('./handlers.js')
 
 export const tcpServers = {
   'raw-net': rawNetEcho,

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram'
-import type { RunningServer } from './registry.js'
-import { serve } from './tcp.js'
+import { serve } from './common.js'
+import type { RunningServer } from './types.js'
 
 /** The limit for Node code: a node:dgram echo. */
 async function rawDgram(host: string): Promise<RunningServer> {

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { RunningServer } from './registry.js'
-import { BACKLOG, closeRaw, handlers, listenRaw, rawEchoServer, serve } from './tcp.js'
+import { BACKLOG, closeRaw, handlers, listenRaw, rawEchoServer, serve } from './common.js'
+import type { RunningServer } from './types.js'
 
 /** A socket path in a private temporary directory, removed when the server closes. */
 function socketPath(): { file: string; remove: () => void } {

@@ -1,4 +1,5 @@
 import { BaseServer, BindError, EventLoopMixIn } from '@socketserver/core'
+import type { StreamTransport } from '@socketserver/core/transport'
 
 /**
  * A request of the in-memory transport below: core's serve loop, queue and hooks are tested on
@@ -32,6 +33,12 @@ export class MemoryServer extends BaseServer<MemoryRequest, string, string> {
   readonly socketType = 'stream' as const
   listening = false
   binds = 0
+  protected readonly transport: StreamTransport = {
+    socketType: 'stream',
+    addressKind: 'unix',
+    acceptPaused: () => {},
+    closeOptions: () => ({ closeTimeout: 0, lingerTimeout: 0, lingerBytes: 0 }),
+  }
 
   override serverBind(): void {
     this.binds++

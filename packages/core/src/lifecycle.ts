@@ -1,0 +1,191 @@
+import type { RequestHandler, RequestHandlerClass } from './handler.js'
+import type { TrackedNode } from './request-tracker.js'
+
+/**
+ * The one request lifecycle, for every mode. A handler's steps run in Python's order —
+ * `setup()`, `handle()`, `finish()` — with its rules: `finish()` runs even when `handle()` throws,
+ * an error of `finish()` then wins, and an error of `setup()` skips the rest. Steps that return
+ * plain values run straight on; a step that returns a promise is resumed by two callbacks made
+ * once, when the first one is needed. So a request whose steps are all synchronous allocates no
+ * promise at all, and one that waits holds no suspended async function.
+ *
+ * Two kinds of run share these steps:
+ * - `PromiseRun` (`runHandler()`): the handler's steps alone, as a promise; worker threads and
+ *   child processes run handlers this way, and `BaseServer.finishRequest()` too.
+ * - `RequestRun` (`BaseServer.runRequest()`): a whole request on this thread — the server's
+ *   `finishRequest()` (these steps, unless overridden), then `shutdownRequest()`, errors to
+ *   `handleError()`, tracked from start to end. The one-at-a-time and event-loop modes use it.
+ */
+abstract class HandlerSteps {
+  protected step: number
+  protected handler: RequestHandler | undefined
+  #handleError: unknown = NO_ERROR // what handle() threw, kept for after finish()
+  #resume: (() => void) | undefined
+  #fault: ((error: unknown) => void) | undefined
+
+  constructor(handler: RequestHandler | undefined, step: number) {
+    this.handler = handler
+    this.step = step
+  }
+
+  /** Runs steps until one returns a promise (resumed when it settles) or the last is done. */
+  run(): void {
+    while (this.step < DONE) {
+      let result: unknown
+      try {
+        result = this.call()
+      } catch (error) {
+        this.#failed(error)
+        return
+      }
+      if (isPromise(result)) {
+        // Bound methods: smaller than two closures and the context they would share.
+        this.#resume ??= this.#resumed.bind(this)
+        this.#fault ??= this.#failed.bind(this)
+        result.then(this.#resume, this.#fault)
+        return
+      }
+      this.step = this.step === CUSTOM ? DONE : this.step + 1
+    }
+    const error = this.#handleError
+    this.ended(error !== NO_ERROR, error)
+  }
+
+  #resumed(): void {
+    this.step = this.step === CUSTOM ? DONE : this.step + 1
+    this.run()
+  }
+
+  #failed(error: unknown): void {
+    if (this.step === HANDLE) {
+      this.#handleError = error
+      this.step = FINISH
+      this.run()
+      return
+    }
+    this.step = DONE
+    this.ended(true, error)
+  }
+
+  /** Calls the current step. */
+  protected call(): unknown {
+    switch (this.step) {
+      case SETUP:
+        return this.handler!.setup()
+      case HANDLE:
+        return this.handler!.handle()
+      default:
+        return this.handler!.finish()
+    }
+  }
+
+  /** The steps are over: `failed` with `error`, or done. */
+  protected abstract ended(failed: boolean, error: unknown): void
+}
+
+// The steps, in order. CUSTOM stands for a finishRequest() the server overrides.
+const CUSTOM = 0
+const SETUP = 1 // a RequestRun constructs the handler first
+const HANDLE = 2
+const FINISH = 3
+const DONE = 4
+const NO_ERROR = Symbol('no error')
+
+class PromiseRun extends HandlerSteps {
+  #resolve!: () => void
+  #reject!: (error: unknown) => void
+  readonly promise = new Promise<void>((resolve, reject) => {
+    this.#resolve = resolve
+    this.#reject = reject
+  })
+
+  protected ended(failed: boolean, error: unknown): void {
+    if (failed) this.#reject(error)
+    else this.#resolve()
+  }
+}
+
+/** Runs a handler's steps as Python's `BaseRequestHandler.__init__` does; rejects with the error that ends them. */
+export function runHandler(handler: RequestHandler): Promise<void> {
+  const run = new PromiseRun(handler, SETUP)
+  run.run()
+  return run.promise
+}
+
+/** What a `RequestRun` needs of its server: made once per server by `BaseServer` (core-internal). */
+export interface RequestHost {
+  readonly server: {
+    readonly RequestHandlerClass: RequestHandlerClass
+    finishRequest(request: unknown, clientAddress: unknown): unknown
+    shutdownRequest(request: unknown): void
+  }
+  /** Whether the server overrides `finishRequest()` (then it is the one step). */
+  readonly customFinish: boolean
+  /** Starts tracking the run; returns what `end` takes back (a start time when someone listens). */
+  begin(run: RequestRun): number
+  end(run: RequestRun, started: number): void
+  /** The server's `reportError()`: publishes, then `handleError()`. */
+  report(request: unknown, clientAddress: unknown, error: unknown): Promise<void>
+}
+
+/**
+ * One request on this thread, from the handler's construction to `shutdownRequest()`; see the
+ * lifecycle above. It is also the request's node in the server's tracker (`prev`/`next`).
+ */
+export class RequestRun extends HandlerSteps implements TrackedNode<unknown> {
+  readonly #host: RequestHost
+  readonly request: unknown
+  readonly clientAddress: unknown
+  prev: TrackedNode<unknown> | undefined = undefined
+  next: TrackedNode<unknown> | undefined = undefined
+  readonly #started: number
+  #ended = false
+  #waiter: (() => void) | undefined
+
+  constructor(host: RequestHost, request: unknown, clientAddress: unknown) {
+    super(undefined, host.customFinish ? CUSTOM : SETUP)
+    this.#host = host
+    this.request = request
+    this.clientAddress = clientAddress
+    this.#started = host.begin(this)
+  }
+
+  /** `undefined` once the request has ended; until then a promise that resolves when it does. */
+  settled(): Promise<void> | undefined {
+    if (this.#ended) return undefined
+    return new Promise((resolve) => (this.#waiter = resolve))
+  }
+
+  protected override call(): unknown {
+    const server = this.#host.server
+    if (this.step === CUSTOM) return server.finishRequest(this.request, this.clientAddress)
+    if (this.step === SETUP)
+      this.handler = new server.RequestHandlerClass(this.request, this.clientAddress, server)
+    return super.call()
+  }
+
+  protected ended(failed: boolean, error: unknown): void {
+    if (!failed) {
+      this.#close()
+      return
+    }
+    // finally: an override of reportError that rejects still ends the request (and is unhandled, as before).
+    Promise.resolve(this.#host.report(this.request, this.clientAddress, error)).finally(() => this.#close())
+  }
+
+  #close(): void {
+    try {
+      this.#host.server.shutdownRequest(this.request)
+    } catch {
+      // already closed
+    }
+    this.#ended = true
+    this.#host.end(this, this.#started)
+    this.#waiter?.()
+  }
+}
+
+/** Whether a hook returned something to await (a thenable, as `await` sees it). */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
+}

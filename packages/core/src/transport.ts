@@ -1,0 +1,33 @@
+import type { CloseStreamOptions } from './stream-close.js'
+
+/** Where a datagram reply goes: an IP host and port, or a Unix socket path. */
+export type ReplyTarget = { readonly port: number; readonly address: string } | { readonly path: string }
+
+/** What a concurrency mode may ask of a stream transport (TCP, Unix stream). */
+export interface StreamTransport {
+  readonly socketType: 'stream'
+  /** `'inet'` (IPv4/IPv6) or `'unix'`. */
+  readonly addressKind: 'inet' | 'unix'
+  /**
+   * Accept connections without reading from them, so that a socket can move to another thread or
+   * process with no byte read here. Read at bind: a mode calls it in its `serverBind()`, before the
+   * transport's.
+   */
+  acceptPaused(): void
+  /** How a request's socket is closed (core's lingering close), for a worker or child that closes it. */
+  closeOptions(): Required<CloseStreamOptions>
+}
+
+/** What a concurrency mode may ask of a datagram transport (UDP, Unix datagram). */
+export interface DatagramTransport<Request = unknown> {
+  readonly socketType: 'dgram'
+  /** `'inet'` (a reply names a port and address) or `'unix'` (a path). */
+  readonly addressKind: 'inet' | 'unix'
+  /** The datagram a request carries. */
+  packetOf(request: Request): Buffer
+  /** Sends `data` from the socket the request came in on, so the reply comes from the server's address. */
+  sendReply(request: Request, data: Uint8Array, to: ReplyTarget): Promise<void>
+}
+
+/** A transport's declared capabilities: `BaseServer#transport`, implemented by each transport. */
+export type Transport<Request = unknown> = StreamTransport | DatagramTransport<Request>
