@@ -10,7 +10,7 @@ import {
 } from '@socketserver/sunrpc'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
 import { EventLoopUDPServer } from '@socketserver/transport-udp'
-import type { RunningServer } from './registry.js'
+import type { RunningServer } from './types.js'
 
 /**
  * The Sun RPC scenarios' Node server: kv.x's KV_PROG (the app's definition, read from its file;
