@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '@socketserver/core'
 import { RpcAuthError, RpcProtocolError, XdrDecodeError } from './errors.js'
 import {
   AcceptStat,
@@ -40,7 +41,7 @@ export function procedure<A, R>(
   run: (args: A, call: CallContext) => R | Promise<R>,
 ): Procedure<A, R> {
   if (!Number.isInteger(number) || number < 0 || number > 0xffffffff) {
-    throw new RangeError(`procedure number ${number} is not an unsigned 32-bit integer`)
+    throw new InvalidArgumentError(`procedure number ${number} is not an unsigned 32-bit integer`)
   }
   return { number, args, result, run }
 }
@@ -111,7 +112,7 @@ export class RpcProgram {
 
   constructor(options: RpcProgramOptions) {
     if (!Number.isInteger(options.number) || options.number < 0 || options.number > 0xffffffff) {
-      throw new RangeError(`program number ${options.number} is not an unsigned 32-bit integer`)
+      throw new InvalidArgumentError(`program number ${options.number} is not an unsigned 32-bit integer`)
     }
     this.number = options.number
     this.name = options.name ?? `program ${options.number}`
@@ -125,11 +126,12 @@ export class RpcProgram {
 
   /** Adds version `number` with these procedures (by name); procedure numbers must be distinct. */
   version(number: number, procedures: Record<string, Procedure>): this {
-    if (this.versions.has(number)) throw new RangeError(`${this.name}: version ${number} declared twice`)
+    if (this.versions.has(number))
+      throw new InvalidArgumentError(`${this.name}: version ${number} declared twice`)
     const table = new Map<number, Procedure>()
     for (const [name, proc] of Object.entries(procedures)) {
       if (table.has(proc.number))
-        throw new RangeError(`${this.name} v${number}: procedure ${proc.number} declared twice`)
+        throw new InvalidArgumentError(`${this.name} v${number}: procedure ${proc.number} declared twice`)
       table.set(proc.number, proc)
       this.procedureNames.set(`${number}.${name}`, { vers: number, proc: proc.number })
     }
@@ -253,7 +255,7 @@ export function programMap(programs: RpcProgram | readonly RpcProgram[]): Map<nu
   const list = Array.isArray(programs) ? programs : [programs as RpcProgram]
   const map = new Map<number, RpcProgram>()
   for (const p of list) {
-    if (map.has(p.number)) throw new RangeError(`program ${p.number} given twice`)
+    if (map.has(p.number)) throw new InvalidArgumentError(`program ${p.number} given twice`)
     map.set(p.number, p)
   }
   return map
