@@ -152,7 +152,8 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       }
       serverOptions = {
         handlerModule: new URL('./pooled-handlers.js', import.meta.url).href,
-        env: { ...defaultChildEnv(), ...env },
+        // Children get only the environment named here; threads copy process.env (above).
+        ...(mode === 'fork' && { env: { ...defaultChildEnv(), ...env } }),
         ...(workers !== undefined && { [CHAT_MODES[mode].poolSize]: workers }),
       }
     } else {

@@ -167,7 +167,8 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   const poolOptions = pooled
     ? {
         handlerModule: new URL('./pooled-handlers.js', import.meta.url).href,
-        env: { ...defaultChildEnv(), [IDLE_TIMEOUT_ENV]: idleEnv },
+        // Children get only the environment named here; threads copy process.env (above).
+        ...(mode === 'fork' && { env: { ...defaultChildEnv(), [IDLE_TIMEOUT_ENV]: idleEnv } }),
       }
     : {}
   const udpGuard = new ReflectionGuard({ rate: 100, burst: 200, ...udpRateLimit })

@@ -1,10 +1,11 @@
 import type net from 'node:net'
 import type { InetAddress } from '@socketserver/core'
+import type { OptionTable } from '@socketserver/core/transport'
 import { DatagramRequestHandler, StreamRequestHandler } from '@socketserver/stream-handlers'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
 import {
   EventLoopUDPServer,
-  type ReflectionGuard,
+  ReflectionGuard,
   type UDPRequest,
   type UDPServerOptions,
 } from '@socketserver/transport-udp'
@@ -107,7 +108,13 @@ export interface GuardedUDPServerOptions extends UDPServerOptions {
 }
 
 export class GuardedUDPServer extends EventLoopUDPServer {
-  // Set by BaseServer from the options; `declare` so no field initialiser overwrites it.
+  static override readonly options: OptionTable = {
+    guard: {
+      check: (value) => (value instanceof ReflectionGuard ? undefined : 'a ReflectionGuard'),
+    },
+  }
+
+  // Set by BaseServer from the options table; `declare` so no field initialiser overwrites it.
   declare guard: ReflectionGuard
 
   override verifyRequest(_request: UDPRequest, clientAddress: InetAddress): boolean {
