@@ -142,6 +142,10 @@ describe('bench harness', () => {
       'bulk',
       'idle',
       'cpu-bound',
+      'rpc-tcp-null',
+      'rpc-tcp-get',
+      'rpc-udp-null',
+      'rpc-udp-get',
     ]
     for (const name of names) expect(run.stdout).toMatch(new RegExp(`^== scenario ${name}: `, 'm'))
     // Every peer the issue names answered and was measured.
@@ -150,6 +154,7 @@ describe('bench harness', () => {
       'raw node:dgram',
       'Python socketserver.UDPServer',
       'raw node:net on a path',
+      'rpcgen + libtirpc C server (svc_run)',
     ]) {
       expect(requestsPerSecond(run.stdout, label)).toBeGreaterThan(0)
     }
