@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import type { StreamTransport } from './transport.js'
 
 export interface CloseStreamOptions {
   /** Longest the peer may take to read what was written before it is dropped, in ms. */
@@ -67,5 +68,26 @@ function resetSocket(socket: Socket): void {
     socket.resetAndDestroy()
   } catch {
     socket.destroy() // ERR_INVALID_HANDLE_TYPE: a Unix socket
+  }
+}
+
+/**
+ * The `StreamTransport` of a server that closes requests with `closeStreamSocket()` and reads its
+ * `closeTimeout`/`lingerTimeout` fields when asked; `acceptPaused` sets the transport's own flag.
+ */
+export function lingeringStreamTransport(
+  addressKind: 'inet' | 'unix',
+  server: { readonly closeTimeout: number; readonly lingerTimeout: number },
+  acceptPaused: () => void,
+): StreamTransport {
+  return {
+    socketType: 'stream',
+    addressKind,
+    acceptPaused,
+    closeOptions: () => ({
+      closeTimeout: server.closeTimeout,
+      lingerTimeout: server.lingerTimeout,
+      lingerBytes: LINGER_BYTES,
+    }),
   }
 }

@@ -20,5 +20,10 @@ export {
   Waiters,
   type WorkerEvent,
 } from './pool-support.js'
-export { type CloseStreamOptions, closeStreamSocket, LINGER_BYTES } from './stream-close.js'
+export {
+  type CloseStreamOptions,
+  closeStreamSocket,
+  LINGER_BYTES,
+  lingeringStreamTransport,
+} from './stream-close.js'
 export type { DatagramTransport, ReplyTarget, StreamTransport, Transport } from './transport.js'

@@ -15,7 +15,7 @@ import {
 import {
   check,
   closeStreamSocket,
-  LINGER_BYTES,
+  lingeringStreamTransport,
   type OptionTable,
   reportListenerError,
   type StreamTransport,
@@ -53,18 +53,9 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
   #pauseOnAccept = false
   #stopWatch: (() => void) | undefined
 
-  protected readonly transport: StreamTransport = {
-    socketType: 'stream',
-    addressKind: 'inet',
-    acceptPaused: () => {
-      this.#pauseOnAccept = true
-    },
-    closeOptions: () => ({
-      closeTimeout: this.closeTimeout,
-      lingerTimeout: this.lingerTimeout,
-      lingerBytes: LINGER_BYTES,
-    }),
-  }
+  protected readonly transport: StreamTransport = lingeringStreamTransport('inet', this, () => {
+    this.#pauseOnAccept = true
+  })
 
   constructor(
     serverAddress: InetAddressInput,

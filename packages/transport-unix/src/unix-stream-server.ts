@@ -10,7 +10,7 @@ import {
 import {
   check,
   closeStreamSocket,
-  LINGER_BYTES,
+  lingeringStreamTransport,
   type OptionTable,
   reportListenerError,
   type StreamTransport,
@@ -64,18 +64,9 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
   socket: net.Server | undefined
   // Set by a concurrency mode (transport.acceptPaused()) so a socket moves on with no byte read here.
   #pauseOnAccept = false
-  protected readonly transport: StreamTransport = {
-    socketType: 'stream',
-    addressKind: 'unix',
-    acceptPaused: () => {
-      this.#pauseOnAccept = true
-    },
-    closeOptions: () => ({
-      closeTimeout: this.closeTimeout,
-      lingerTimeout: this.lingerTimeout,
-      lingerBytes: LINGER_BYTES,
-    }),
-  }
+  protected readonly transport: StreamTransport = lingeringStreamTransport('unix', this, () => {
+    this.#pauseOnAccept = true
+  })
   #stopWatch: (() => void) | undefined
   #file: SocketFileIdentity | undefined
 
