@@ -23,6 +23,11 @@ export const channels = {
   /** `{ server, request, clientAddress, reason }` when a request is refused before processing. */
   requestDropped: diagnostics.channel('socketserver:request:dropped'),
   /**
+   * `{ server, request, clientAddress, stage, error }` when a connection stage (PROXY header, TLS
+   * handshake) refuses a connection before it is queued; `error.code` says why. No handler ran.
+   */
+  connectionRefused: diagnostics.channel('socketserver:connection:refused'),
+  /**
    * `{ server, clientAddress, size, limit, action }` when a datagram server receives a datagram
    * larger than its `maxPacketSize`; `action` is `'truncate'` or `'drop'`.
    */

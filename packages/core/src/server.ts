@@ -14,7 +14,7 @@ import { isPromise, type RequestHost, RequestRun, runHandler } from './lifecycle
 import { applyOptionTables, check, type OptionTable } from './options.js'
 import { RequestQueue } from './request-queue.js'
 import { RequestTracker, type TrackedNode } from './request-tracker.js'
-import type { Transport } from './transport.js'
+import type { ConnectionStage, Transport } from './transport.js'
 
 export type AddressFamily = 'IPv4' | 'IPv6' | 'Unix'
 export type SocketType = 'stream' | 'dgram'
@@ -54,6 +54,8 @@ export interface ShutdownGracefullyOptions {
 }
 
 const RESOLVED = Promise.resolve()
+// handleRefusal() prints at most one line per interval, in ms.
+const REFUSAL_LOG_INTERVAL = 1_000
 
 /** What a request served on arrival left for the serve loop: a handling or actions to await, or an error. */
 interface Arrival {
@@ -120,6 +122,12 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   #accessControl: AccessControl | undefined
   #arrival: Arrival = NO_ARRIVAL
   readonly #host: RequestHost
+  #stages: readonly ConnectionStage<Request, ClientAddress>[] | undefined
+  // Connections inside a stage: not requests yet, but serverClose() closes them.
+  readonly #admitting = new Set<Request>()
+  readonly #refused = new Map<string, number>()
+  #refusalLogAt = 0
+  #refusalsUnlogged = 0
 
   constructor(
     serverAddress: ServerAddress,
@@ -253,6 +261,65 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     return false
   }
 
+  /**
+   * The steps each connection takes before it is queued, in order (a PROXY header, a TLS
+   * handshake): see `ConnectionStage`. Read once, at the first connection. The base has none.
+   */
+  protected connectionStages(): ConnectionStage<Request, ClientAddress>[] {
+    return []
+  }
+
+  /**
+   * Passes a new connection through `connectionStages()`, then to `enqueueRequest()`. A stage that
+   * refuses it closes it unprocessed: counted in `refusedConnections`, published on
+   * `socketserver:connection:refused`, then passed to `handleRefusal()`.
+   */
+  protected admitRequest(request: Request, clientAddress: ClientAddress): void {
+    this.#stages ??= this.connectionStages()
+    if (this.#stages.length === 0) this.enqueueRequest(request, clientAddress)
+    else void this.#admit(this.#stages, request, clientAddress)
+  }
+
+  async #admit(
+    stages: readonly ConnectionStage<Request, ClientAddress>[],
+    request: Request,
+    clientAddress: ClientAddress,
+  ): Promise<void> {
+    for (const stage of stages) {
+      this.#admitting.add(request)
+      try {
+        ;[request, clientAddress] = await stage.admit(request, clientAddress)
+      } catch (error) {
+        this.#refuse(stage.name, request, clientAddress, error)
+        return
+      } finally {
+        this.#admitting.delete(request)
+      }
+    }
+    this.enqueueRequest(request, clientAddress)
+  }
+
+  #refuse(stage: string, request: Request, clientAddress: ClientAddress, error: unknown): void {
+    this.#closeQuietly(request)
+    if (this.closed) return // closing cut the stage short: not a refusal
+    const code = (error as { code?: unknown } | undefined)?.code
+    const key = typeof code === 'string' ? code : 'UNKNOWN'
+    this.#refused.set(key, (this.#refused.get(key) ?? 0) + 1)
+    if (channels.connectionRefused.hasSubscribers) {
+      channels.connectionRefused.publish({ server: this, request, clientAddress, stage, error })
+    }
+    try {
+      this.handleRefusal(request, clientAddress, error)
+    } catch (failure) {
+      process.stderr.write(`socketserver: handleRefusal() threw: ${(failure as Error)?.stack ?? failure}\n`)
+    }
+  }
+
+  /** Connections a connection stage refused, by error code (`SOCKSRV_TLS_HANDSHAKE`, ...). */
+  get refusedConnections(): ReadonlyMap<string, number> {
+    return this.#refused
+  }
+
   // --- hooks a user or a concurrency mode may override ------------------------------------------
 
   /** Takes the next received request (Python's `get_request`, `accept()` for stream servers). */
@@ -290,6 +357,27 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
     process.stderr.write(
       `${'-'.repeat(40)}\nException occurred during processing of request from ${formatAddress(clientAddress)}\n${detail}\n${'-'.repeat(40)}\n`,
+    )
+  }
+
+  /**
+   * Called for each connection a connection stage refused (a bad PROXY header, a failed TLS
+   * handshake), once it is closed. Prints one line to stderr at most once a second, with how many
+   * it left out since: a flood of bad clients cannot flood the log.
+   */
+  handleRefusal(_request: Request, clientAddress: ClientAddress, error: unknown): void {
+    const now = Date.now()
+    if (now < this.#refusalLogAt) {
+      this.#refusalsUnlogged++
+      return
+    }
+    this.#refusalLogAt = now + REFUSAL_LOG_INTERVAL
+    const unlogged = this.#refusalsUnlogged
+    this.#refusalsUnlogged = 0
+    const why = error instanceof Error ? error.message : String(error)
+    const more = unlogged ? ` (and ${unlogged} more in the last second, not shown)` : ''
+    process.stderr.write(
+      `socketserver: refused a connection from ${formatAddress(clientAddress)}: ${why}${more}\n`,
     )
   }
 
@@ -592,6 +680,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
       this.#wakeLoop?.()
     }
     for (const [request] of this.#queue.close()) this.#closeQuietly(request)
+    for (const request of this.#admitting) this.#closeQuietly(request)
     await this.closeListener()
     if (this.blockOnClose) await Promise.race([this.#active.idle(), this.#gaveUp])
   }

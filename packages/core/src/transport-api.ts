@@ -26,4 +26,10 @@ export {
   LINGER_BYTES,
   lingeringStreamTransport,
 } from './stream-close.js'
-export type { DatagramTransport, ReplyTarget, StreamTransport, Transport } from './transport.js'
+export type {
+  ConnectionStage,
+  DatagramTransport,
+  ReplyTarget,
+  StreamTransport,
+  Transport,
+} from './transport.js'

@@ -116,7 +116,7 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
       socket.destroy() // the peer was gone before we saw it
       return
     }
-    this.enqueueRequest(socket, {
+    this.admitRequest(socket, {
       address: remoteAddress,
       port: remotePort,
       family: remoteFamily as 'IPv4' | 'IPv6',

@@ -132,7 +132,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
 
   #onConnection(socket: net.Socket): void {
     socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
-    this.enqueueRequest(socket, socket.remoteAddress ?? '')
+    this.admitRequest(socket, socket.remoteAddress ?? '')
   }
 
   /** Half-closes (end of stream once everything written is flushed), then closes: see `closeRequest()`. */
