@@ -69,6 +69,8 @@ export interface ForkingServer {
   execArgv: string[] | undefined
   /** Process ids of the children alive now (Python's `active_children`). */
   readonly activeChildren: ReadonlySet<number>
+  /** Of `activeChildren`, how many are handling at least one request now (metrics: busy and idle). */
+  readonly busyWorkerCount: number
   /**
    * Python's `collect_children()`: waits while `maxChildren` or more children are alive; with
    * `blocking`, until every child has exited. Node reaps exited children itself (no zombie is left
@@ -157,6 +159,10 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
 
     get activeChildren(): ReadonlySet<number> {
       return this.#pool?.activeChildren ?? new Set()
+    }
+
+    get busyWorkerCount(): number {
+      return this.#pool?.busyCount ?? 0
     }
 
     override async serverBind(): Promise<void> {

@@ -61,6 +61,13 @@ export class ProcessPool {
     return new Set([...this.#children].filter((child) => !child.exited).map((child) => child.pid))
   }
 
+  /** Live children handling at least one request now (the rest are idle, or spares). */
+  get busyCount(): number {
+    let busy = 0
+    for (const child of this.#children) if (!child.exited && child.inFlight.size > 0) busy++
+    return busy
+  }
+
   /** Starts the pool, or the spare children; rejects with HandlerModuleError if a child cannot load the handler. */
   async start(): Promise<void> {
     if (this.#options.mode === 'pool') await this.#fillPool()

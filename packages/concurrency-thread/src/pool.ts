@@ -117,6 +117,13 @@ export class ThreadPool {
     return [...this.#workers].filter((w) => !w.exited).map((w) => w.worker)
   }
 
+  /** Live workers handling at least one request now (the rest are idle). */
+  get busyCount(): number {
+    let busy = 0
+    for (const entry of this.#workers) if (!entry.exited && entry.tasks.size > 0) busy++
+    return busy
+  }
+
   /** Requests being handled in workers right now. */
   get activeCount(): number {
     return this.#tasks.size

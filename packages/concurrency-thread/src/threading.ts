@@ -60,6 +60,8 @@ export interface ThreadingServer {
   abortGrace: number
   /** The live worker threads (terminate one to see a crash handled). */
   readonly workerThreads: Worker[]
+  /** Of `workerThreads`, how many are handling at least one request now (metrics: busy and idle). */
+  readonly busyWorkerCount: number
   /** How stream connections reach workers here: `'transfer'` (Node >= 26) or `'proxy'` (MessagePort). */
   readonly streamPath: StreamPath
 }
@@ -132,6 +134,10 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
 
     get workerThreads(): Worker[] {
       return this.#pool?.workers ?? []
+    }
+
+    get busyWorkerCount(): number {
+      return this.#pool?.busyCount ?? 0
     }
 
     get streamPath(): StreamPath {
