@@ -1,4 +1,13 @@
-import { choice, choiceList, integer, MAX_TIMER_MS, parseArgv, UsageError } from '@socketserver/app-cli'
+import {
+  choice,
+  choiceList,
+  integer,
+  MAX_TIMER_MS,
+  type MetricsAddress,
+  metricsAddress,
+  parseArgv,
+  UsageError,
+} from '@socketserver/app-cli'
 import { DEFAULT_LIMITS } from './handler.js'
 import {
   CHAT_MODES,
@@ -25,6 +34,8 @@ export interface CliOptions {
   maxOutputBuffer: number
   idleTimeout: number | null
   drainTimeout: number
+  /** `--metrics HOST:PORT`: where Prometheus metrics are served. */
+  metrics: MetricsAddress | undefined
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -49,6 +60,8 @@ ${choiceList(CHAT_MODES)}
                            after as long again; 0 never. Default: ${DEFAULT_LIMITS.idleTimeout}
   --drain-timeout <ms>     On SIGINT/SIGTERM, how long to wait for connections to close; a second
                            signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
+  --metrics <host:port>    Serve Prometheus metrics on http://HOST:PORT/metrics (IPv6 as
+                           [::1]:9464; port 0 picks a free one). Default: off
   -h, --help               Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}    (or point an IRC client at ${DEFAULT_HOST}/${DEFAULT_IRC_PORT})
@@ -70,6 +83,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     'max-output': { type: 'string' },
     'idle-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    metrics: { type: 'string' },
   })
   const mode: ChatMode = choice('--mode', values.mode, 'event-loop', CHAT_MODES)
   const bus = values.bus ?? 'memory'
@@ -104,5 +118,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     ),
     idleTimeout: idleTimeout === 0 ? null : idleTimeout,
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
+    metrics: metricsAddress(values.metrics),
   }
 }

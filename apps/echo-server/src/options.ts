@@ -1,4 +1,13 @@
-import { choice, choiceList, integer, MAX_TIMER_MS, parseArgv, UsageError } from '@socketserver/app-cli'
+import {
+  choice,
+  choiceList,
+  integer,
+  MAX_TIMER_MS,
+  type MetricsAddress,
+  metricsAddress,
+  parseArgv,
+  UsageError,
+} from '@socketserver/app-cli'
 import {
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_HOST,
@@ -20,6 +29,8 @@ export interface CliOptions {
   mode: EchoMode
   idleTimeout: number
   drainTimeout: number
+  /** `--metrics HOST:PORT`: where Prometheus metrics are served. */
+  metrics: MetricsAddress | undefined
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -41,6 +52,8 @@ ${choiceList(ECHO_MODES)}
                         Default: ${DEFAULT_IDLE_TIMEOUT}
   --drain-timeout <ms>  On SIGINT/SIGTERM, how long open connections may finish before
                         they are closed; a second signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
+  --metrics <host:port> Serve Prometheus metrics on http://HOST:PORT/metrics (IPv6 as
+                        [::1]:9464; port 0 picks a free one). Default: off
   -h, --help            Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}
@@ -56,6 +69,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     mode: { type: 'string' },
     'idle-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    metrics: { type: 'string' },
   })
   const mode: EchoMode = choice('--mode', values.mode, 'event-loop', ECHO_MODES)
   const host = values.host ?? DEFAULT_HOST
@@ -70,6 +84,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     mode,
     idleTimeout: integer('--idle-timeout', values['idle-timeout'], DEFAULT_IDLE_TIMEOUT, MAX_TIMER_MS),
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
+    metrics: metricsAddress(values.metrics),
   }
 }
 

@@ -1,4 +1,11 @@
-import { integer, MAX_TIMER_MS, parseArgv, UsageError } from '@socketserver/app-cli'
+import {
+  integer,
+  MAX_TIMER_MS,
+  type MetricsAddress,
+  metricsAddress,
+  parseArgv,
+  UsageError,
+} from '@socketserver/app-cli'
 import { DEFAULT_BURST, DEFAULT_RATE } from '@socketserver/transport-udp'
 import {
   DEFAULT_DAYTIME_PORT,
@@ -19,6 +26,8 @@ export interface CliOptions {
   rate: number
   burst: number
   drainTimeout: number
+  /** `--metrics HOST:PORT`: where Prometheus metrics are served. */
+  metrics: MetricsAddress | undefined
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -42,6 +51,8 @@ Options:
                           Default: ${DEFAULT_BURST}
   --drain-timeout <ms>    On SIGINT/SIGTERM, how long requests in flight may finish;
                           a second signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
+  --metrics <host:port>   Serve Prometheus metrics on http://HOST:PORT/metrics (IPv6 as
+                          [::1]:9464; port 0 picks a free one). Default: off
   -h, --help              Print this help and exit.
 
 Try it: rdate -p -o ${DEFAULT_TIME_PORT} ${DEFAULT_HOST}
@@ -60,6 +71,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     rate: { type: 'string' },
     burst: { type: 'string' },
     'drain-timeout': { type: 'string' },
+    metrics: { type: 'string' },
   })
   const host = values.host ?? DEFAULT_HOST
   if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
@@ -78,5 +90,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     rate,
     burst,
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
+    metrics: metricsAddress(values.metrics),
   }
 }

@@ -1,3 +1,4 @@
+export { type MetricsAddress, metricsAddress } from './metrics.js'
 export {
   type ArgvValues,
   choice,

@@ -1,4 +1,6 @@
 import { type BaseServer, shutdownOnSignals } from '@socketserver/core'
+import { type MetricsEndpoint, serveMetrics } from '@socketserver/metrics'
+import type { MetricsAddress } from './metrics.js'
 import { UsageError } from './options.js'
 
 /** What an app's `start` gives back: its servers, serving, and a way to close their listeners. */
@@ -9,10 +11,12 @@ export interface RunningServers {
   stopAccepting(): void
 }
 
-/** The options every app parses: `--help` and `--drain-timeout`. */
+/** The options every app parses: `--help` and `--drain-timeout`, and `--metrics` if it offers it. */
 export interface BaseCliOptions {
   help: boolean
   drainTimeout: number
+  /** Serve Prometheus metrics of every server here (`metricsAddress()` parses it). */
+  metrics?: MetricsAddress | undefined
 }
 
 /** One app's command line: its name and texts, and what it does at each step. */
@@ -77,11 +81,22 @@ async function main<O extends BaseCliOptions, S extends RunningServers>(
     return 0
   }
 
+  // Before the servers start: the metrics see each one as it begins listening.
+  let metrics: MetricsEndpoint | undefined
+  if (options.metrics) {
+    try {
+      metrics = await serveMetrics({ ...options.metrics, options: { processMetrics: true } })
+    } catch (error) {
+      process.stderr.write(`${program}: --metrics: ${(error as Error).message}\n`)
+      return 1
+    }
+  }
   let running: S
   try {
     running = await app.start(options)
   } catch (error) {
     process.stderr.write(`${program}: ${(error as Error).message}\n`)
+    await metrics?.close()
     return 1
   }
   const fail = (what: string) => (error: unknown) => {
@@ -106,6 +121,7 @@ async function main<O extends BaseCliOptions, S extends RunningServers>(
   })
 
   app.listening(running, options)
+  if (metrics) say(`${program}: metrics on ${metrics.url}`)
 
   running.serving.catch(fail('serve loop failed: '))
   return undefined
