@@ -105,6 +105,7 @@ export class ServerMetrics {
   readonly #received: Counter<'server'>
   readonly #sent: Counter<'server'>
   readonly #errors: Counter<'server' | 'code'>
+  readonly #listenerErrors: Counter<'server' | 'code'>
   readonly #dropped: Counter<'server' | 'reason'>
   readonly #refused: Counter<'server' | 'stage' | 'code'>
   readonly #oversized: Counter<'server' | 'action'>
@@ -156,6 +157,11 @@ export class ServerMetrics {
     this.#errors = counter(
       'request_errors_total',
       'Errors passed to handleError, by error code (or class name).',
+      ['server', 'code'],
+    )
+    this.#listenerErrors = counter(
+      'listener_errors_total',
+      'Errors of the listening socket the server survived (EMFILE on accept, ...), by code.',
       ['server', 'code'],
     )
     this.#duration = this.#add(
@@ -310,6 +316,9 @@ export class ServerMetrics {
       } else if (Array.isArray(request) && request[0] instanceof Uint8Array && request[0].byteLength > 0) {
         tracked.received.inc(request[0].byteLength) // [packet, socket]: the datagram transports' request
       }
+    })
+    this.#on(channels.serverError, ({ server, error }: { server: AnyServer; error: unknown }) => {
+      this.#listenerErrors.inc({ server: this.#track(server).label, code: errorCode(error) })
     })
     this.#on(channels.requestError, ({ server, error }: { server: AnyServer; error: unknown }) => {
       this.#errors.inc({ server: this.#track(server).label, code: errorCode(error) })
