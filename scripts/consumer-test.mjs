@@ -4,7 +4,8 @@
 // become real ones), then, in a temporary folder outside the workspace, installs with plain `npm`
 // from the tarballs (third-party dependencies such as node-unix-socket and typescript come from the
 // registry) and runs servers from plain .mjs, .cjs (require) and .ts files, with real sockets:
-//   1. tcp:      core + transport-tcp + stream-handlers; nothing of UDP, Unix or node-unix-socket.
+//   1. tcp:      core + transport-tcp + stream-handlers + metrics (prom-client from the registry);
+//                nothing of UDP, Unix or node-unix-socket.
 //   2. unix:     core + transport-unix + stream-handlers; node-unix-socket's prebuilt binary works.
 //   3. umbrella: @socketserver/socketserver alone (its dependencies resolve to the tarballs).
 // The .ts programs are compiled with `tsc` (strict, module nodenext) from the registry, as a
@@ -252,10 +253,25 @@ async function main(): Promise<void> {
 if (!isHandlerWorker()) await main()
 `
 
+// @socketserver/metrics around the TCP echo: subscribed before the server listens, then scraped.
+const metricsAround = (body) => `const metrics = new ServerMetrics()
+${body}
+const exposition = await metrics.scrape()
+metrics.close()
+if (!/^socketserver_requests_ended_total\\{server="tcp:127\\.0\\.0\\.1:\\d+"\\} 1$/m.test(exposition))
+  throw new Error(\`metrics: the request was not counted:\\n\${exposition}\`)
+console.log('metrics: 1 request counted, in the Prometheus text format')
+`
+
 const consumers = [
   {
     name: 'tcp',
-    install: ['@socketserver/core', '@socketserver/transport-tcp', '@socketserver/stream-handlers'],
+    install: [
+      '@socketserver/core',
+      '@socketserver/transport-tcp',
+      '@socketserver/stream-handlers',
+      '@socketserver/metrics',
+    ],
     forbidden: [
       '@socketserver/transport-udp',
       '@socketserver/transport-unix',
@@ -266,15 +282,21 @@ const consumers = [
     ],
     mjs: `${esmHead}import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
 import { StreamRequestHandler } from '@socketserver/stream-handlers'
-${tcpBody('EventLoopTCPServer')}`,
+import { ServerMetrics } from '@socketserver/metrics'
+${metricsAround(tcpBody('EventLoopTCPServer'))}`,
     cjs: `${cjsHead}const { EventLoopTCPServer } = require('@socketserver/transport-tcp')
 const { StreamRequestHandler } = require('@socketserver/stream-handlers')
-;(async () => {${tcpBody('EventLoopTCPServer')}})().catch((error) => { console.error(error); process.exit(1) })
+const { ServerMetrics } = require('@socketserver/metrics')
+;(async () => {${metricsAround(tcpBody('EventLoopTCPServer'))}})().catch((error) => { console.error(error); process.exit(1) })
 `,
     ts: tsTcp(
       `import { type InetAddress, isHandlerWorker } from '@socketserver/core'
+import { type MetricsEndpoint, serveMetrics } from '@socketserver/metrics'
 import { StreamRequestHandler } from '@socketserver/stream-handlers'
-import { EventLoopTCPServer } from '@socketserver/transport-tcp'`,
+import { EventLoopTCPServer } from '@socketserver/transport-tcp'
+
+const endpoint: MetricsEndpoint = await serveMetrics({ host: '127.0.0.1', port: 0 })
+await endpoint.close()`,
       'EventLoopTCPServer',
     ),
   },

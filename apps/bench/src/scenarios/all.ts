@@ -60,6 +60,11 @@ export const tcpPingPong: Scenario = {
     },
     echo.socket,
     {
+      id: 'eventloop-stream-metrics',
+      label: 'EventLoopTCPServer + StreamRequestHandler (rfile.copyTo), @socketserver/metrics on',
+      launch: { node: 'eventloop-stream-metrics' },
+    },
+    {
       id: 'tcpserver-stream',
       label: 'TCPServer + StreamRequestHandler',
       launch: { node: 'tcpserver-stream' },
@@ -77,9 +82,17 @@ export const tcpPingPong: Scenario = {
     'fork-pool',
     'python-forking',
     'eventloop-stream-await',
+    'eventloop-stream-metrics',
     'tcpserver-stream',
   ],
-  smokeServers: ['eventloop-stream', 'raw-net', 'python-threading', 'fork-pool', 'thread-pool'],
+  smokeServers: [
+    'eventloop-stream',
+    'raw-net',
+    'python-threading',
+    'fork-pool',
+    'thread-pool',
+    'eventloop-stream-metrics',
+  ],
   full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 50, messageSize: 64 },
   comparisons: [
@@ -93,6 +106,8 @@ export const tcpPingPong: Scenario = {
     // target holds where sockets move to the worker (Node >= 26); before, the proxy's figure is shown.
     { subject: 'thread-pool', baseline: 'eventloop-stream', ...(canTransferSockets && { target: 0.8 }) },
     { subject: 'fork-pool', baseline: 'eventloop-stream', target: 0.8 },
+    // Metrics on: every request publishes request:start and request:end to ServerMetrics.
+    { subject: 'eventloop-stream-metrics', baseline: 'eventloop-stream', target: 0.95 },
   ],
   remarks: [
     "Python's echo is a recv/sendall loop in a thread per connection: a few microseconds of server CPU per " +
@@ -134,6 +149,12 @@ export const tcpConnect: Scenario = {
       note: "forkMode 'per-request' starts a Node process for every connection (Python's ForkingMixIn semantic).",
     },
     {
+      id: 'eventloop-line-metrics',
+      label: 'EventLoopTCPServer + readline/write, @socketserver/metrics on',
+      launch: { node: 'eventloop-line-metrics' },
+      note: 'With metrics on, each connection is a request: counters, the duration histogram and bytes per connection.',
+    },
+    {
       id: 'python-forking-line',
       label: 'Python socketserver.ForkingTCPServer (StreamRequestHandler)',
       launch: { python: 'forking-line' },
@@ -150,6 +171,7 @@ export const tcpConnect: Scenario = {
     { subject: 'thread-pool-line', baseline: 'python-threading-line' },
     { subject: 'fork-pool-line', baseline: 'python-threading-line' },
     { subject: 'fork-per-request-line', baseline: 'python-forking-line' },
+    { subject: 'eventloop-line-metrics', baseline: 'eventloop-line' },
   ],
   remarks: [
     'The raw-net-line / python-threading-line ratio is about what any Node server can show against the >= 3x ' +

@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { BaseRequestHandler, type RequestHandlerClass } from '@socketserver/core'
+import { serveMetrics } from '@socketserver/metrics'
 import { EventLoopTCPServer, type InetAddress, TCPServer } from '@socketserver/transport-tcp'
 import { BACKLOG, closeRaw, handlers, listenRaw, rawEchoServer, serve } from './common.js'
 import type { RunningServer } from './types.js'
@@ -64,6 +65,25 @@ async function startFramework(
   return serve(server, server.serverAddress.port)
 }
 
+/**
+ * The same server with @socketserver/metrics on: subscribed to every channel before the server
+ * listens, and a /metrics endpoint (not scraped during the run: scraping is the scraper's cost).
+ */
+async function withMetrics(
+  start: (host: string) => Promise<RunningServer>,
+  host: string,
+): Promise<RunningServer> {
+  const endpoint = await serveMetrics({ host, port: 0 })
+  const running = await start(host)
+  return {
+    ...running,
+    close: async () => {
+      await running.close()
+      await endpoint.close()
+    },
+  }
+}
+
 export const tcpServers = {
   'raw-net': rawNetEcho,
   'raw-net-line': rawNetLine,
@@ -73,7 +93,11 @@ export const tcpServers = {
     startFramework(EventLoopTCPServer, (await handlers()).StreamEchoAwait, host),
   'eventloop-socket': (host: string) => startFramework(EventLoopTCPServer, SocketEcho, host),
   'tcpserver-stream': async (host: string) => startFramework(TCPServer, (await handlers()).StreamEcho, host),
+  'eventloop-stream-metrics': async (host: string) =>
+    withMetrics(async (h) => startFramework(EventLoopTCPServer, (await handlers()).StreamEcho, h), host),
   'eventloop-line': async (host: string) =>
     startFramework(EventLoopTCPServer, (await handlers()).LineOnce, host),
+  'eventloop-line-metrics': async (host: string) =>
+    withMetrics(async (h) => startFramework(EventLoopTCPServer, (await handlers()).LineOnce, h), host),
   'eventloop-hash': async (host: string) => startFramework(EventLoopTCPServer, (await handlers()).Hash, host),
 }
