@@ -1,4 +1,3 @@
-export { Registry } from 'prom-client'
 export {
   DEFAULT_METRICS_PORT,
   type MetricsEndpoint,
