@@ -164,8 +164,12 @@ describe('bench harness', () => {
     )
     expect(run.stdout).toMatch(/^target: fork-pool-hash >= 1\.6 x eventloop-hash requests\/s: (PASS|FAIL)/m)
     const targets = /^targets \((\d+)\):$/m.exec(run.stdout)
-    // Nine, and the thread pool's echo target where sockets transfer to workers (Node >= 26).
-    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 10 : 9)
+    // Ten (one of them metrics on vs off), and the thread pool's echo target where sockets transfer
+    // to workers (Node >= 26).
+    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 11 : 10)
+    expect(run.stdout).toMatch(
+      /^target: eventloop-stream-metrics >= 0\.95 x eventloop-stream requests\/s: (PASS|FAIL)/m,
+    )
 
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
       scenarios: { scenario: string; summaries: { requestsPerSecond: number; errors: number }[] }[]
