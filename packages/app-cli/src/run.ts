@@ -1,5 +1,5 @@
 import { type BaseServer, shutdownOnSignals } from '@socketserver/core'
-import { type MetricsEndpoint, serveMetrics } from '@socketserver/metrics'
+import type { MetricsEndpoint } from '@socketserver/metrics'
 import type { MetricsAddress } from './metrics.js'
 import { UsageError } from './options.js'
 
@@ -85,6 +85,8 @@ async function main<O extends BaseCliOptions, S extends RunningServers>(
   let metrics: MetricsEndpoint | undefined
   if (options.metrics) {
     try {
+      // Loaded only when asked for: without --metrics, prom-client is not even imported.
+      const { serveMetrics } = await import('@socketserver/metrics')
       metrics = await serveMetrics({ ...options.metrics, options: { processMetrics: true } })
     } catch (error) {
       process.stderr.write(`${program}: --metrics: ${(error as Error).message}\n`)
