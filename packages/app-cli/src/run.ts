@@ -1,5 +1,6 @@
-import { type BaseServer, shutdownOnSignals } from '@socketserver/core'
+import { type BaseServer, listenFds, shutdownOnSignals } from '@socketserver/core'
 import { UsageError } from './options.js'
+import { reloadOnSighup, serviceControl } from './service.js'
 
 /** What an app's `start` gives back: its servers, serving, and a way to close their listeners. */
 export interface RunningServers {
@@ -7,6 +8,8 @@ export interface RunningServers {
   /** Settles when every serve loop ends; a rejection ends the process with status 1. */
   readonly serving: Promise<unknown>
   stopAccepting(): void
+  /** Each server's descriptor name for a restart (`LISTEN_FDNAMES`), so the new process knows which is which. Default: `''`. */
+  readonly fdNames?: readonly string[]
 }
 
 /** The options every app parses: `--help` and `--drain-timeout`. */
@@ -21,6 +24,8 @@ export interface CliApp<O extends BaseCliOptions, S extends RunningServers> {
   program: string
   /** Printed as is for `--help`. */
   usage: string
+  /** Options that say where to listen: ignored, with a notice, when the app is given its sockets (socket activation). */
+  addressOptions?: readonly string[]
   /** Parses the arguments (without the node and script paths); throws `UsageError` on a bad one. */
   parse(argv: string[]): O
   /** Binds and starts serving; a rejection is printed as `PROGRAM: message` and exits 1. */
@@ -41,7 +46,9 @@ export function say(line: string): void {
 /**
  * Runs an app's command line: a `UsageError` prints `PROGRAM: message` and a `--help` hint to stderr
  * and exits 2; `--help` prints the usage and exits 0; a failed start exits 1; then the servers run
- * until a signal drains them. Sets `process.exitCode` and never rejects; any other error is printed
+ * until a signal drains them. Under a service manager it says `READY=1` once listening, keeps
+ * `STATUS=` and the watchdog fed, and `STOPPING=1` on the drain; SIGHUP hands the listening sockets
+ * to a new process of the app and drains this one (docs/deploy.md). Sets `process.exitCode` and never rejects; any other error is printed
  * with its stack and exits 1.
  */
 export function runCli<O extends BaseCliOptions, S extends RunningServers>(
@@ -77,6 +84,16 @@ async function main<O extends BaseCliOptions, S extends RunningServers>(
     return 0
   }
 
+  // Read (and removed from the environment) before anything starts workers or children.
+  const passed = listenFds()
+  const ignored = (app.addressOptions ?? []).filter((flag) =>
+    argv.some((arg) => arg === flag || arg.startsWith(`${flag}=`)),
+  )
+  if (passed.length > 0 && ignored.length > 0) {
+    process.stderr.write(
+      `${program}: serving on the ${passed.length} socket(s) passed by ${passed[0]!.origin === 'systemd' ? 'systemd' : 'the process this one replaces'}; ignoring ${ignored.join(', ')}\n`,
+    )
+  }
   let running: S
   try {
     running = await app.start(options)
@@ -91,21 +108,35 @@ async function main<O extends BaseCliOptions, S extends RunningServers>(
   // Exit once the last line is written rather than when the last handle lets go: a socket still
   // flushing to a client that does not read could hold the process after the drain was declared over.
   const finish = (line: string) => process.stdout.write(`${line}\n`, () => process.exit(0))
+  const stopped = (aborted: number) => {
+    const line = app.stopped(running, aborted, options)
+    if (typeof line === 'string') finish(line)
+    else line.then(finish, fail(''))
+  }
+  const service = serviceControl(program)
   shutdownOnSignals(running.servers, {
     timeout: options.drainTimeout,
     onSignal(signal) {
       // Close the listeners before saying so, so that whoever reads the line can rely on it.
       running.stopAccepting()
+      service.notifier.stopping(`draining after ${signal}`).catch(() => {})
       say(app.draining(running, signal, options))
     },
-    onClosed({ aborted }) {
-      const line = app.stopped(running, aborted, options)
-      if (typeof line === 'string') finish(line)
-      else line.then(finish, fail(''))
-    },
+    onClosed: ({ aborted }) => stopped(aborted),
+  })
+  reloadOnSighup({
+    program,
+    servers: running.servers,
+    names: running.fdNames ?? [],
+    notifier: service.notifier,
+    drainTimeout: options.drainTimeout,
+    say,
+    stopAccepting: () => running.stopAccepting(),
+    done: stopped,
   })
 
   app.listening(running, options)
+  service.ready(running.servers, `listening on ${running.servers.length} socket(s)`)
 
   running.serving.catch(fail('serve loop failed: '))
   return undefined

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { RestartError } from './errors.js'
 import type { BaseServer } from './server.js'
 import { READY_FD_ENV, type ServiceNotifier } from './service-notify.js'
-import { LISTEN_FDS_START, LISTEN_PARENT_ENV } from './socket-activation.js'
+import { LISTEN_FDS_START, LISTEN_PARENT_ENV, LISTEN_PATHS_ENV } from './socket-activation.js'
 
 /** One listening server to hand over, and the name its descriptor goes by (`LISTEN_FDNAMES`). */
 export interface HandedListener {
@@ -88,6 +88,9 @@ async function spawnSuccessor(
     LISTEN_FDS: String(fds.length),
     LISTEN_FDNAMES: listeners.map(({ name = '' }) => name.replaceAll(':', '_')).join(':'),
     [LISTEN_PARENT_ENV]: String(process.pid),
+    [LISTEN_PATHS_ENV]: JSON.stringify(
+      listeners.map(({ server }) => (typeof server.serverAddress === 'string' ? server.serverAddress : null)),
+    ),
     [READY_FD_ENV]: String(readyFd),
   }
   // Both name this process; the child checks its parent instead (LISTEN_PARENT), and feeds the

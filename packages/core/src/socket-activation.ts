@@ -22,6 +22,12 @@ import {
 export const LISTEN_FDS_START = 3
 /** Set by `restartProcess()` in place of `LISTEN_PID`: the pid of the process that passed the descriptors. */
 export const LISTEN_PARENT_ENV = 'SOCKETSERVER_LISTEN_PARENT'
+/**
+ * Set by `restartProcess()`: each descriptor's Unix path as a JSON array (`null` for the others),
+ * since the kernel keeps the path a socket was bound at, not the one it was linked to
+ * (`socketMode` binds in a private directory first).
+ */
+export const LISTEN_PATHS_ENV = 'SOCKETSERVER_LISTEN_PATHS'
 
 /** One descriptor passed to this process. */
 export interface ListenFd {
@@ -31,6 +37,8 @@ export interface ListenFd {
   readonly name: string
   /** Who passed it: the service manager, or the process this one replaces (`restartProcess()`). */
   readonly origin: 'systemd' | 'restart'
+  /** A Unix socket's path, as the process this one replaces served it (`restartProcess()` only). */
+  readonly path?: string
 }
 
 /** What kind of socket a descriptor is, read from Linux's /proc. */
@@ -62,10 +70,9 @@ function readListenFds(env: NodeJS.ProcessEnv): readonly ListenFd[] {
   const pid = env.LISTEN_PID
   const parent = env[LISTEN_PARENT_ENV]
   const names = env.LISTEN_FDNAMES
-  delete env.LISTEN_FDS
-  delete env.LISTEN_PID
-  delete env.LISTEN_FDNAMES
-  delete env[LISTEN_PARENT_ENV]
+  const paths = env[LISTEN_PATHS_ENV]
+  for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', LISTEN_PARENT_ENV, LISTEN_PATHS_ENV])
+    delete env[name]
   if (count === undefined) return []
   let origin: ListenFd['origin']
   if (pid !== undefined && Number(pid) === process.pid) origin = 'systemd'
@@ -75,11 +82,21 @@ function readListenFds(env: NodeJS.ProcessEnv): readonly ListenFd[] {
   if (!(n >= 0 && n <= 1024))
     throw new InheritedSocketError(`LISTEN_FDS is not a descriptor count: '${count}'`)
   const nameList = names === undefined ? [] : names.split(':')
-  return Array.from({ length: n }, (_, i) => ({
-    fd: LISTEN_FDS_START + i,
-    name: nameList[i] ?? '',
-    origin,
-  }))
+  let pathList: unknown[] = []
+  try {
+    if (origin === 'restart' && paths) pathList = JSON.parse(paths)
+  } catch {
+    // no paths: the kernel's are used
+  }
+  return Array.from({ length: n }, (_, i) => {
+    const path = pathList[i]
+    return {
+      fd: LISTEN_FDS_START + i,
+      name: nameList[i] ?? '',
+      origin,
+      ...(typeof path === 'string' && { path }),
+    }
+  })
 }
 
 /** Which passed descriptors a server may adopt: one by number, or the next by name. */
@@ -120,7 +137,9 @@ export function adoptDescriptor(target: AdoptionTarget, selector: InheritedSocke
   }
   const named = listenFds().filter((p) => p.name === selector.name && !adopted.has(p.fd))
   if (named.length === 0 && listenFds().some((p) => p.name === selector.name)) {
-    throw new InheritedSocketError(`every socket named '${selector.name}' is already adopted by another server`)
+    throw new InheritedSocketError(
+      `every socket named '${selector.name}' is already adopted by another server`,
+    )
   }
   if (named.length === 0) {
     const known = listenFds().map((p) => p.name || `(fd ${p.fd}, unnamed)`)

@@ -146,7 +146,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
       releaseDescriptor(adoption.fd)
       throw new BindError(`descriptor ${adoption.fd}`, error)
     }
-    this.serverAddress = adoption.kind.path ?? ''
+    this.serverAddress = adoption.passed?.path ?? adoption.kind.path ?? ''
     if (adoption.passed?.origin === 'restart' && !isAbstractName(this.serverAddress)) {
       this.#file = await identify(this.serverAddress)
     }
