@@ -46,6 +46,7 @@ const clients = {
   rpcbind: 'rpcbind',
   rpcgen: 'rpcsvc-proto',
   cc: 'gcc',
+  'systemd-socket-activate': 'systemd',
   // a path: a file the package provides (headers), not a command
   '/usr/include/tirpc/rpc/rpc.h': 'libtirpc-dev',
 }
