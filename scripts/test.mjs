@@ -47,6 +47,7 @@ const clients = {
   rpcgen: 'rpcsvc-proto',
   cc: 'gcc',
   promtool: 'prometheus',
+  'systemd-socket-activate': 'systemd',
   // a path: a file the package provides (headers), not a command
   '/usr/include/tirpc/rpc/rpc.h': 'libtirpc-dev',
 }

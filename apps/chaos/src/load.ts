@@ -127,7 +127,100 @@ async function persistentLines(o: Options) {
   return result
 }
 
+/**
+ * Scenario 14: echo traffic of two shapes at once for `durationMs`: `perRequest` loops, each a new
+ * connection per line (connect, send, read the same line back, close), and `sessions` loops, each a
+ * connection carrying `linesPerSession` lines `gapMs` apart, then closed and opened again.
+ * Every failure is counted by kind: refused (ECONNREFUSED), reset (ECONNRESET, EPIPE), closed
+ * before the echo came back, wrong echo, timeout.
+ */
+async function echoMixed(o: Options) {
+  const until = performance.now() + o.durationMs
+  const result = {
+    sent: 0,
+    answered: 0,
+    connections: 0,
+    refused: 0,
+    reset: 0,
+    closedUnanswered: 0,
+    wrong: 0,
+    timeouts: 0,
+    otherErrors: {} as Record<string, number>,
+  }
+  const fail = (code: string | undefined) => {
+    if (code === 'ECONNREFUSED') result.refused++
+    else if (code === 'ECONNRESET' || code === 'EPIPE') result.reset++
+    else result.otherErrors[code ?? 'unknown'] = (result.otherErrors[code ?? 'unknown'] ?? 0) + 1
+  }
+  // One connection, `lines` lines one after the other; resolves when it is closed by us.
+  const session = (id: string, lines: number, gapMs: number) =>
+    new Promise<void>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: o.port })
+      socket.setNoDelay(true)
+      socket.setEncoding('utf8')
+      let n = 0
+      let pending = ''
+      let got = ''
+      let timer: NodeJS.Timeout | undefined
+      let settled = false
+      const done = () => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        socket.destroy()
+        resolve()
+      }
+      const send = () => {
+        if (n >= lines || performance.now() >= until) {
+          socket.end()
+          return
+        }
+        pending = `${id}-${n++}\n`
+        got = ''
+        result.sent++
+        socket.write(pending)
+        clearTimeout(timer)
+        timer = setTimeout(() => {
+          result.timeouts++
+          done()
+        }, 10_000)
+      }
+      socket.on('connect', () => {
+        result.connections++
+        send()
+      })
+      socket.on('data', (chunk: string) => {
+        got += chunk
+        if (got.length < pending.length) return
+        clearTimeout(timer)
+        if (got === pending) result.answered++
+        else result.wrong++
+        pending = ''
+        if (gapMs > 0) setTimeout(send, gapMs)
+        else send()
+      })
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        fail(error.code)
+        if (pending) pending = '' // counted as an error, not as a close
+        done()
+      })
+      socket.on('close', () => {
+        if (pending) result.closedUnanswered++
+        done()
+      })
+    })
+  const loop = async (id: string, lines: number, gapMs: number) => {
+    for (let k = 0; performance.now() < until; k++) await session(`${id}.${k}`, lines, gapMs)
+  }
+  await Promise.all([
+    ...Array.from({ length: o.perRequest }, (_, i) => loop(`r${i}`, 1, 0)),
+    ...Array.from({ length: o.sessions }, (_, i) => loop(`s${i}`, o.linesPerSession, o.gapMs)),
+  ])
+  return result
+}
+
 const kinds: Record<string, (o: Options) => Promise<unknown>> = {
+  'echo-mixed': echoMixed,
   'one-line-per-connection': oneLinePerConnection,
   latency,
   'persistent-lines': persistentLines,

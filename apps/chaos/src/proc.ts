@@ -34,6 +34,17 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
+/** Starts `command` as the leader of a process group of its own, killed with the others when the scenario ends. */
+export function spawnInGroup(command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(command, args, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  })
+  groups.add(child.pid!)
+  return child
+}
+
 /** Whether any process of group `pgid` is still there (zombies included). */
 export function groupAlive(pgid: number): boolean {
   try {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCli, say } from '@socketserver/app-cli'
+import { inheritedListeners, runCli, say } from '@socketserver/app-cli'
 import { PROGRAM, parseCliArgs, USAGE } from './options.js'
 import { startChatServer } from './server.js'
 
@@ -7,8 +7,18 @@ void runCli({
   program: PROGRAM,
   usage: USAGE,
   parse: parseCliArgs,
-  start: (options) =>
-    startChatServer({
+  addressOptions: ['--host', '--port', '--irc-port'],
+  async start(options) {
+    // Passed sockets (systemd, a restart): the one named 'irc' serves IRC, the others the line protocol.
+    const passed = inheritedListeners()
+    for (const { transport, name } of passed) {
+      if (transport !== 'tcp')
+        throw new Error(`chat serves TCP only; a ${transport} socket ('${name}') was passed`)
+    }
+    const chat = await startChatServer({
+      sockets: passed.length
+        ? passed.map(({ name, inherited }) => ({ protocol: name === 'irc' ? 'irc' : 'line', inherited }))
+        : undefined,
       host: options.host,
       port: options.port,
       ircPort: options.ircPort,
@@ -22,7 +32,9 @@ void runCli({
         maxOutputBuffer: options.maxOutputBuffer,
         idleTimeout: options.idleTimeout,
       },
-    }),
+    })
+    return Object.assign(chat, { fdNames: chat.listeners.map((l) => l.protocol) })
+  },
   // Only once the signal handlers are in place: whoever reads the line may connect or signal straight away.
   listening(chat) {
     for (const { label } of chat.listeners)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type BaseServer, formatAddress, type InetAddress } from '@socketserver/core'
+import { type BaseServer, formatAddress, type InetAddress, type InheritedSocket } from '@socketserver/core'
 import { defaultChildEnv, ForkingTCPServer, ThreadingTCPServer } from '@socketserver/socketserver'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
 import { type ChatHub, connectBus, startChatHub } from './bus/index.js'
@@ -68,6 +68,11 @@ export interface ChatServerOptions {
   port?: number
   /** Port of the IRC protocol; 0 picks a free port, `null` serves no IRC. Default: `6667`. */
   ircPort?: number | null
+  /**
+   * Serve on listening sockets passed to the process (systemd's socket activation, a restart)
+   * instead of binding `port` and `ircPort`: each names its protocol. Default: bind.
+   */
+  sockets?: ReadonlyArray<{ protocol: ChatProtocol; inherited: InheritedSocket }>
   /** Default: `'event-loop'`. */
   mode?: ChatMode
   /**
@@ -120,6 +125,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     limits = {},
     workers,
     serverName,
+    sockets,
   } = options
   if (!isChatMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   const pooled = mode !== 'event-loop'
@@ -161,16 +167,19 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       handlers = createChatHandlers({ node, limits, serverName })
     }
     const { Server } = CHAT_MODES[mode]
-    const wanted: [ChatProtocol, number | null, unknown][] = [
-      ['line', port, handlers.LineHandler],
-      ['irc', ircPort, handlers.IrcHandler],
-    ]
-    for (const [protocol, listenPort, Handler] of wanted) {
+    const handlerOf = { line: handlers.LineHandler, irc: handlers.IrcHandler }
+    const wanted: [ChatProtocol, number | null, InheritedSocket | undefined][] = sockets
+      ? sockets.map(({ protocol, inherited }) => [protocol, 0, inherited])
+      : [
+          ['line', port, undefined],
+          ['irc', ircPort, undefined],
+        ]
+    for (const [protocol, listenPort, inherited] of wanted) {
       if (listenPort === null) continue
       const server = await (Server as typeof EventLoopTCPServer).create(
         { host, port: listenPort },
-        Handler as never,
-        serverOptions,
+        handlerOf[protocol] as never,
+        inherited ? { ...serverOptions, inherited } : serverOptions,
       )
       const address = server.serverAddress as InetAddress
       listeners.push({ protocol, server, address, label: `${protocol} ${formatAddress(address)}` })

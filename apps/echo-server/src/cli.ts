@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCli, say } from '@socketserver/app-cli'
+import { inheritedListeners, runCli, say } from '@socketserver/app-cli'
 import { PROGRAM, parseCliArgs, USAGE } from './options.js'
 import { startEchoServer } from './server.js'
 
@@ -7,8 +7,20 @@ void runCli({
   program: PROGRAM,
   usage: USAGE,
   parse: parseCliArgs,
-  start: (options) =>
-    startEchoServer({ listeners: options.listeners, mode: options.mode, idleTimeout: options.idleTimeout }),
+  addressOptions: ['--listen', '--host', '--port'],
+  async start(options) {
+    // Started with sockets (systemd, or a restart): serve on each, whatever its kind.
+    const passed = inheritedListeners()
+    const listeners = passed.length
+      ? passed.map(({ transport, address, inherited, name }) =>
+          typeof address === 'string'
+            ? { transport: transport as 'unix' | 'unix-dgram', path: address, inherited, name }
+            : { transport: transport as 'tcp' | 'udp', ...address, inherited, name },
+        )
+      : options.listeners
+    const echo = await startEchoServer({ listeners, mode: options.mode, idleTimeout: options.idleTimeout })
+    return Object.assign(echo, { fdNames: echo.listeners.map((l) => l.name) })
+  },
   // Only once the signal handlers are in place: whoever reads the line may signal us straight away.
   listening(echo) {
     for (const { label } of echo.listeners) say(`echo: listening on ${label} (mode ${echo.mode})`)

@@ -1,4 +1,10 @@
-import { type BaseServer, channels, formatAddress, type InetAddress } from '@socketserver/core'
+import {
+  type BaseServer,
+  channels,
+  formatAddress,
+  type InetAddress,
+  type InheritedSocket,
+} from '@socketserver/core'
 import {
   defaultChildEnv,
   ForkingTCPServer,
@@ -85,10 +91,15 @@ export function isEchoMode(name: string): name is EchoMode {
   return Object.hasOwn(ECHO_MODES, name)
 }
 
-/** One address to listen on; one process serves a list of them. */
-export type ListenerSpec =
+/**
+ * One address to listen on; one process serves a list of them. With `inherited`, a socket passed
+ * to the process (systemd's socket activation, a restart) is adopted instead, and the address is
+ * only a placeholder; `name` is its descriptor name.
+ */
+export type ListenerSpec = (
   | { transport: 'tcp' | 'udp'; host: string; port: number }
   | { transport: 'unix' | 'unix-dgram'; path: string }
+) & { inherited?: InheritedSocket; name?: string }
 
 export interface EchoListener {
   transport: Transport
@@ -97,6 +108,8 @@ export interface EchoListener {
   address: InetAddress | string
   /** E.g. `tcp 127.0.0.1:7007`, `udp [::1]:7007` or `unix "/run/echo.sock"`. */
   label: string
+  /** Its descriptor name when handed to a new process (a restart): the passed socket's, or the transport. */
+  name: string
 }
 
 export interface EchoServerOptions {
@@ -181,14 +194,19 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       const server = await Server.create(
         'path' in spec ? spec.path : { host: spec.host, port: spec.port },
         datagram ? DatagramEcho : StreamEcho,
-        { ...(backlog === undefined ? {} : { requestQueueSize: backlog }), ...poolOptions },
+        {
+          ...(backlog === undefined ? {} : { requestQueueSize: backlog }),
+          ...(spec.inherited && { inherited: spec.inherited }),
+          ...poolOptions,
+        },
       )
       const address = server.serverAddress as InetAddress | string
       listeners.push({
         transport: spec.transport,
         server,
         address,
-        label: `${spec.transport} ${formatAddress(address)}`,
+        label: `${spec.transport} ${formatAddress(address)}${spec.inherited ? ` (passed socket${spec.name ? ` '${spec.name}'` : ''})` : ''}`,
+        name: spec.name ?? spec.transport,
       })
     }
   } catch (error) {

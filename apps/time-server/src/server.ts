@@ -1,4 +1,10 @@
-import { type BaseServer, type BindError, formatAddress, type InetAddress } from '@socketserver/core'
+import {
+  type BaseServer,
+  type BindError,
+  formatAddress,
+  type InetAddress,
+  type InheritedSocket,
+} from '@socketserver/core'
 import {
   DEFAULT_BURST,
   DEFAULT_RATE,
@@ -49,6 +55,11 @@ export interface TimeServerOptions {
   daytimePort?: number
   /** SNTP port (UDP); 0 picks a free port. Default: `10123`. */
   sntpPort?: number
+  /**
+   * Serve on sockets passed to the process (systemd's socket activation, a restart) instead of
+   * binding ports: each names its service and transport (SNTP is UDP only). Default: bind.
+   */
+  sockets?: ReadonlyArray<{ service: ServiceName; transport: 'tcp' | 'udp'; inherited: InheritedSocket }>
   /** Where the time comes from, in ms since the Unix epoch. Default: `Date.now`. */
   clock?: Clock
   /**
@@ -92,6 +103,7 @@ export async function startTimeServer(options: TimeServerOptions = {}): Promise<
     blockedSourcePorts = WELL_KNOWN_SERVICE_PORTS,
     sntp,
     pollInterval,
+    sockets,
   } = options
   const stats = createTimeStats()
   const handlers = createHandlers({ clock, stats, sntp })
@@ -112,16 +124,39 @@ export async function startTimeServer(options: TimeServerOptions = {}): Promise<
     const label = `${transport} ${formatAddress(address)} (${service}, ${SERVICES[service]})`
     listeners.push({ service, transport, server, address, label })
   }
+  const handlerOf = {
+    time: { tcp: handlers.TimeTcp, udp: handlers.TimeUdp },
+    daytime: { tcp: handlers.DaytimeTcp, udp: handlers.DaytimeUdp },
+    sntp: { tcp: undefined, udp: handlers.Sntp },
+  }
   try {
-    for (const [service, port, Tcp, Udp] of [
-      ['time', timePort, handlers.TimeTcp, handlers.TimeUdp],
-      ['daytime', daytimePort, handlers.DaytimeTcp, handlers.DaytimeUdp],
-    ] as const) {
+    for (const { service, transport, inherited } of sockets ?? []) {
+      const Handler = handlerOf[service][transport]
+      if (!Handler)
+        throw new TypeError(`${service} is served over UDP only; a ${transport} socket was given for it`)
+      add(
+        service,
+        transport,
+        transport === 'tcp'
+          ? await TimeTCPServer.create({ host: '0.0.0.0', port: 0 }, Handler as never, { inherited })
+          : await GuardedUDPServer.create({ host: '0.0.0.0', port: 0 }, Handler as never, {
+              ...udpOptions,
+              inherited,
+            }),
+      )
+    }
+    for (const [service, port, Tcp, Udp] of sockets
+      ? []
+      : ([
+          ['time', timePort, handlers.TimeTcp, handlers.TimeUdp],
+          ['daytime', daytimePort, handlers.DaytimeTcp, handlers.DaytimeUdp],
+        ] as const)) {
       const [tcp, udp] = await bindPair(host, port, Tcp, Udp, udpOptions)
       add(service, 'tcp', tcp)
       add(service, 'udp', udp)
     }
-    add('sntp', 'udp', await GuardedUDPServer.create({ host, port: sntpPort }, handlers.Sntp, udpOptions))
+    if (!sockets)
+      add('sntp', 'udp', await GuardedUDPServer.create({ host, port: sntpPort }, handlers.Sntp, udpOptions))
   } catch (error) {
     await Promise.all(listeners.map(({ server }) => server.serverClose()))
     throw error

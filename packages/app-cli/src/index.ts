@@ -9,3 +9,12 @@ export {
   UsageError,
 } from './options.js'
 export { type BaseCliOptions, type CliApp, type RunningServers, runCli, say } from './run.js'
+export {
+  type InheritedListener,
+  inheritedListeners,
+  type ListenTransport,
+  type ReloadOptions,
+  reloadOnSighup,
+  type ServiceControl,
+  serviceControl,
+} from './service.js'

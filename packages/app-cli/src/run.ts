@@ -1,7 +1,7 @@
-import { type BaseServer, shutdownOnSignals } from '@socketserver/core'
-import type { MetricsEndpoint } from '@socketserver/metrics'
-import type { MetricsAddress } from './metrics.js'
+import { type BaseServer, listenFds, shutdownOnSignals } from '@socketserver/core'
+import { type MetricsAddress, type MetricsService, startMetrics } from './metrics.js'
 import { UsageError } from './options.js'
+import { reloadOnSighup, serviceControl } from './service.js'
 
 /** What an app's `start` gives back: its servers, serving, and a way to close their listeners. */
 export interface RunningServers {
@@ -9,6 +9,8 @@ export interface RunningServers {
   /** Settles when every serve loop ends; a rejection ends the process with status 1. */
   readonly serving: Promise<unknown>
   stopAccepting(): void
+  /** Each server's descriptor name for a restart (`LISTEN_FDNAMES`), so the new process knows which is which. Default: `''`. */
+  readonly fdNames?: readonly string[]
 }
 
 /** The options every app parses: `--help` and `--drain-timeout`, and `--metrics` if it offers it. */
@@ -25,6 +27,8 @@ export interface CliApp<O extends BaseCliOptions, S extends RunningServers> {
   program: string
   /** Printed as is for `--help`. */
   usage: string
+  /** Options that say where to listen: ignored, with a notice, when the app is given its sockets (socket activation). */
+  addressOptions?: readonly string[]
   /** Parses the arguments (without the node and script paths); throws `UsageError` on a bad one. */
   parse(argv: string[]): O
   /** Binds and starts serving; a rejection is printed as `PROGRAM: message` and exits 1. */
@@ -45,7 +49,9 @@ export function say(line: string): void {
 /**
  * Runs an app's command line: a `UsageError` prints `PROGRAM: message` and a `--help` hint to stderr
  * and exits 2; `--help` prints the usage and exits 0; a failed start exits 1; then the servers run
- * until a signal drains them. Sets `process.exitCode` and never rejects; any other error is printed
+ * until a signal drains them. Under a service manager it says `READY=1` once listening, keeps
+ * `STATUS=` and the watchdog fed, and `STOPPING=1` on the drain; SIGHUP hands the listening sockets
+ * to a new process of the app and drains this one (docs/deploy.md). Sets `process.exitCode` and never rejects; any other error is printed
  * with its stack and exits 1.
  */
 export function runCli<O extends BaseCliOptions, S extends RunningServers>(
@@ -81,13 +87,21 @@ async function main<O extends BaseCliOptions, S extends RunningServers>(
     return 0
   }
 
-  // Before the servers start: the metrics see each one as it begins listening.
-  let metrics: MetricsEndpoint | undefined
+  // Read (and removed from the environment) before anything starts workers or children.
+  const passed = listenFds()
+  const ignored = (app.addressOptions ?? []).filter((flag) =>
+    argv.some((arg) => arg === flag || arg.startsWith(`${flag}=`)),
+  )
+  if (passed.length > 0 && ignored.length > 0) {
+    process.stderr.write(
+      `${program}: serving on the ${passed.length} socket(s) passed by ${passed[0]!.origin === 'systemd' ? 'systemd' : 'the process this one replaces'}; ignoring ${ignored.join(', ')}\n`,
+    )
+  }
+  let metrics: MetricsService | undefined
   if (options.metrics) {
     try {
-      // Loaded only when asked for: without --metrics, prom-client is not even imported.
-      const { serveMetrics } = await import('@socketserver/metrics')
-      metrics = await serveMetrics({ ...options.metrics, options: { processMetrics: true } })
+      const retryFor = passed[0]?.origin === 'restart' ? options.drainTimeout + 5_000 : 0
+      metrics = await startMetrics(options.metrics, { retryFor, say: (line) => say(`${program}: ${line}`) })
     } catch (error) {
       process.stderr.write(`${program}: --metrics: ${(error as Error).message}\n`)
       return 1
@@ -108,22 +122,41 @@ async function main<O extends BaseCliOptions, S extends RunningServers>(
   // Exit once the last line is written rather than when the last handle lets go: a socket still
   // flushing to a client that does not read could hold the process after the drain was declared over.
   const finish = (line: string) => process.stdout.write(`${line}\n`, () => process.exit(0))
+  const stopped = (aborted: number) => {
+    const line = app.stopped(running, aborted, options)
+    if (typeof line === 'string') finish(line)
+    else line.then(finish, fail(''))
+  }
+  // The listeners and the metrics endpoint: after a restart, the new process takes the port over.
+  const stopAccepting = () => {
+    running.stopAccepting()
+    void metrics?.close()
+  }
+  const service = serviceControl(program)
   shutdownOnSignals(running.servers, {
     timeout: options.drainTimeout,
     onSignal(signal) {
       // Close the listeners before saying so, so that whoever reads the line can rely on it.
-      running.stopAccepting()
+      stopAccepting()
+      service.notifier.stopping(`draining after ${signal}`).catch(() => {})
       say(app.draining(running, signal, options))
     },
-    onClosed({ aborted }) {
-      const line = app.stopped(running, aborted, options)
-      if (typeof line === 'string') finish(line)
-      else line.then(finish, fail(''))
-    },
+    onClosed: ({ aborted }) => stopped(aborted),
+  })
+  reloadOnSighup({
+    program,
+    servers: running.servers,
+    names: running.fdNames ?? [],
+    notifier: service.notifier,
+    drainTimeout: options.drainTimeout,
+    say,
+    stopAccepting,
+    done: stopped,
   })
 
   app.listening(running, options)
-  if (metrics) say(`${program}: metrics on ${metrics.url}`)
+  if (metrics?.url) say(`${program}: metrics on ${metrics.url}`)
+  service.ready(running.servers, `listening on ${running.servers.length} socket(s)`)
 
   running.serving.catch(fail('serve loop failed: '))
   return undefined

@@ -33,6 +33,12 @@ export type ErrorCode =
   | 'SOCKSRV_RPC_AUTH'
   | 'SOCKSRV_RPCBIND'
   | 'SOCKSRV_RPC_CALL'
+  // socket activation and service manager
+  | 'SOCKSRV_INHERITED_SOCKET'
+  | 'SOCKSRV_INHERITED_SOCKET_MISMATCH'
+  | 'SOCKSRV_INHERITED_SOCKET_UNSUPPORTED'
+  | 'SOCKSRV_SERVICE_NOTIFY'
+  | 'SOCKSRV_RESTART_FAILED'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -313,5 +319,49 @@ export class AccessDeniedError extends SocketServerError {
     super('SOCKSRV_ACCESS_DENIED', `request from ${address || 'a Unix client'} refused: ${why}`)
     this.address = address
     this.rule = rule
+  }
+}
+
+/**
+ * A server was asked to adopt an inherited socket (`inherited`) that is not there: no passed
+ * descriptor of that name, one already adopted by another server, or a bad `LISTEN_FDS`.
+ */
+export class InheritedSocketError extends SocketServerError {
+  constructor(message: string) {
+    super('SOCKSRV_INHERITED_SOCKET', message)
+  }
+}
+
+/** An inherited descriptor is not the kind of socket the server needs (a UDP socket for a TCP server, ...). */
+export class InheritedSocketMismatchError extends SocketServerError {
+  readonly fd: number
+  readonly expected: string
+  readonly actual: string
+  constructor(fd: number, expected: string, actual: string) {
+    super('SOCKSRV_INHERITED_SOCKET_MISMATCH', `descriptor ${fd} is ${actual}; this server needs ${expected}`)
+    this.fd = fd
+    this.expected = expected
+    this.actual = actual
+  }
+}
+
+/** This server class cannot adopt a descriptor at all (the Unix datagram library opens its own socket). */
+export class InheritedSocketUnsupportedError extends SocketServerError {
+  constructor(message: string) {
+    super('SOCKSRV_INHERITED_SOCKET_UNSUPPORTED', message)
+  }
+}
+
+/** A message to the service manager (`NOTIFY_SOCKET`) could not be sent. */
+export class ServiceNotifyError extends SocketServerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SOCKSRV_SERVICE_NOTIFY', message, options)
+  }
+}
+
+/** `restartProcess()` could not hand over: the new process failed to start or signal ready in time. This one keeps serving. */
+export class RestartError extends SocketServerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SOCKSRV_RESTART_FAILED', message, options)
   }
 }

@@ -19,6 +19,9 @@ export {
   formatAddress,
   HandlerModuleError,
   HandlerTimeoutError,
+  InheritedSocketError,
+  InheritedSocketMismatchError,
+  InheritedSocketUnsupportedError,
   InvalidArgumentError,
   InvalidStateError,
   LineTooLongError,
@@ -28,9 +31,11 @@ export {
   QueueFullError,
   ReadLimitError,
   RemoteHandlerError,
+  RestartError,
   ReusePortUnsupportedError,
   type SerializedError,
   ServerClosedError,
+  ServiceNotifyError,
   SocketPathTooLongError,
   SocketServerError,
   SocketTimeoutError,
@@ -52,6 +57,7 @@ export {
 export { isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
 export { type RequestRun, runHandler } from './lifecycle.js'
+export { type HandedListener, type RestartOptions, type RestartResult, restartProcess } from './restart.js'
 export {
   type AddressFamily,
   BaseServer,
@@ -60,4 +66,16 @@ export {
   type ShutdownGracefullyOptions,
   type SocketType,
 } from './server.js'
+export {
+  type NotifySend,
+  ServiceNotifier,
+  type ServiceNotifierOptions,
+} from './service-notify.js'
 export { type ShutdownOnSignalsOptions, shutdownOnSignals } from './signals.js'
+export {
+  type DescriptorKind,
+  describeDescriptor,
+  type InheritedSocket,
+  type ListenFd,
+  listenFds,
+} from './socket-activation.js'

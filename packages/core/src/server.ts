@@ -5,6 +5,7 @@ import {
   AlreadyServingError,
   formatAddress,
   InvalidArgumentError,
+  InvalidStateError,
   NoRequestError,
   QueueFullError,
   ServerClosedError,
@@ -14,6 +15,7 @@ import { isPromise, type RequestHost, RequestRun, runHandler } from './lifecycle
 import { applyOptionTables, check, type OptionTable } from './options.js'
 import { RequestQueue } from './request-queue.js'
 import { RequestTracker, type TrackedNode } from './request-tracker.js'
+import type { InheritedSocket } from './socket-activation.js'
 import type { ConnectionStage, Transport } from './transport.js'
 
 export type AddressFamily = 'IPv4' | 'IPv6' | 'Unix'
@@ -41,6 +43,14 @@ export interface BaseServerOptions {
    * `socketserver:request:dropped` with an `AccessDeniedError`. Default: `undefined` (everyone).
    */
   accessControl?: AccessControl | AccessControlOptions
+  /**
+   * Adopt a listening socket this process inherited instead of binding one: the descriptor passed
+   * by systemd's socket activation (`{ name }`: its `FileDescriptorName=`), or by the process this
+   * one replaces (`restartProcess()`), or any descriptor number (`{ fd }`). Its type and family are
+   * checked against the server (`InheritedSocketMismatchError`); the address argument is then only
+   * a placeholder and `serverAddress` becomes the socket's. Linux only. Default: `undefined` (bind).
+   */
+  inherited?: InheritedSocket
 }
 
 export interface ServeForeverOptions {
@@ -92,6 +102,15 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
           ? undefined
           : 'an AccessControl or its options ({ allow, deny, maxConnectionsPerAddress })',
     },
+    inherited: {
+      check: (value) =>
+        value === undefined ||
+        (check.object(value) === undefined &&
+          (Number.isInteger((value as { fd?: unknown }).fd) ||
+            typeof (value as { name?: unknown }).name === 'string'))
+          ? undefined
+          : '{ fd: number } or { name: string }',
+    },
   }
 
   declare timeout: number | null
@@ -100,6 +119,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   declare allowReusePort: boolean
   declare requestQueueSize: number
   declare maxQueuedRequests: number
+  declare inherited: InheritedSocket | undefined
   abstract readonly addressFamily: AddressFamily | undefined
   abstract readonly socketType: SocketType
 
@@ -128,6 +148,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   readonly #refused = new Map<string, number>()
   #refusalLogAt = 0
   #refusalsUnlogged = 0
+  #turns = 0
 
   constructor(
     serverAddress: ServerAddress,
@@ -221,6 +242,28 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   get queuedRequestCount(): number {
     return this.#queue.length
   }
+
+  /**
+   * Turns the serve loop has taken (each `serviceActions()` call): a service manager's watchdog
+   * (`ServiceNotifier`) pings only while this moves, so a loop stuck on a request stops the pings.
+   */
+  get serveLoopTurns(): number {
+    return this.#turns
+  }
+
+  /**
+   * The listening socket's descriptor (Python's `fileno()`), which `restartProcess()` passes to
+   * the new process. The base has none: `InvalidStateError`.
+   */
+  fileno(): number {
+    throw new InvalidStateError(`${this.constructor.name} has no listening descriptor to give`)
+  }
+
+  /**
+   * Called by `restartProcess()` once another process serves this listening socket: closing it here
+   * must then leave what that process uses (a Unix server's socket file). The base does nothing.
+   */
+  listenerHandedOver(): void {}
 
   // --- hooks a transport implements -------------------------------------------------------------
 
@@ -428,7 +471,10 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
           })
           this.#unfinished = unfinished
         }
-        if (!arrived || handled) actions = this.serviceActions()
+        if (!arrived || handled) {
+          this.#turns++
+          actions = this.serviceActions()
+        }
         if (actions) await actions
       }
     } finally {
@@ -473,6 +519,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
       return false
     }
     let actions: void | Promise<void>
+    this.#turns++
     try {
       actions = this.serviceActions()
     } catch (error) {

@@ -21,6 +21,13 @@ export {
   type WorkerEvent,
 } from './pool-support.js'
 export {
+  type Adoption,
+  type AdoptionTarget,
+  adoptDescriptor,
+  listeningDescriptor,
+  releaseDescriptor,
+} from './socket-activation.js'
+export {
   type CloseStreamOptions,
   closeStreamSocket,
   LINGER_BYTES,

@@ -13,10 +13,13 @@ import {
   toInetAddress,
 } from '@socketserver/core'
 import {
+  adoptDescriptor,
   check,
   closeStreamSocket,
   lingeringStreamTransport,
+  listeningDescriptor,
   type OptionTable,
+  releaseDescriptor,
   reportListenerError,
   type StreamTransport,
   watchDescriptors,
@@ -67,9 +70,14 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     this.addressFamily = address.family
   }
 
+  /**
+   * Binds and listens on `serverAddress`, or with the `inherited` option adopts a listening socket
+   * passed to this process (socket activation, a restart), checked to be TCP.
+   */
   override async serverBind(): Promise<void> {
     const requested = this.serverAddress
-    if (this.allowReusePort) {
+    const adoption = this.inherited && adoptDescriptor(this.transport, this.inherited)
+    if (!adoption && this.allowReusePort) {
       const { supported, detail } = reusePortSupport()
       if (!supported) throw new ReusePortUnsupportedError(detail)
     }
@@ -82,12 +90,14 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
         server.listen(
-          {
-            host: requested.address === '' ? undefined : requested.address,
-            port: requested.port,
-            backlog: this.requestQueueSize,
-            ...(this.allowReusePort ? { reusePort: true } : {}),
-          },
+          adoption
+            ? { fd: adoption.fd }
+            : {
+                host: requested.address === '' ? undefined : requested.address,
+                port: requested.port,
+                backlog: this.requestQueueSize,
+                ...(this.allowReusePort ? { reusePort: true } : {}),
+              },
           () => {
             server.off('error', reject)
             resolve()
@@ -95,7 +105,8 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
         )
       })
     } catch (error) {
-      throw new BindError(requested, error)
+      if (adoption) releaseDescriptor(adoption.fd)
+      throw new BindError(adoption ? `descriptor ${adoption.fd}` : requested, error)
     }
     // Accept errors (EMFILE, ENFILE, ...) must not crash the process: report them, keep listening.
     server.on('error', (error) => reportListenerError(this, error))
@@ -108,6 +119,11 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
 
   /** Node's `listen()` binds and listens in one call, so `serverBind()` did both; nothing is left to do. */
   override serverActivate(): void {}
+
+  /** The listening socket's descriptor (Python's `fileno()`). */
+  override fileno(): number {
+    return listeningDescriptor(this.socket)
+  }
 
   #onConnection(socket: net.Socket): void {
     socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash

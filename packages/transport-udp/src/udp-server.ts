@@ -15,10 +15,13 @@ import {
   toInetAddress,
 } from '@socketserver/core'
 import {
+  adoptDescriptor,
   check,
   type DatagramTransport,
   limitPacket,
+  listeningDescriptor,
   type OptionTable,
+  releaseDescriptor,
   reportListenerError,
 } from '@socketserver/core/transport'
 
@@ -85,15 +88,20 @@ export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> 
     this.addressFamily = address.family
   }
 
-  /** Creates the socket with `allowReuseAddress`/`allowReusePort` and binds it; records the real address. */
+  /**
+   * Creates the socket with `allowReuseAddress`/`allowReusePort` and binds it, or with the
+   * `inherited` option adopts a bound UDP socket passed to this process; records the real address.
+   */
   override async serverBind(): Promise<void> {
     const requested = this.serverAddress
-    if (this.allowReusePort) {
+    const adoption = this.inherited && adoptDescriptor(this.transport, this.inherited)
+    if (!adoption && this.allowReusePort) {
       const { supported, detail } = reusePortSupport()
       if (!supported) throw new ReusePortUnsupportedError(detail)
     }
+    const family = adoption ? adoption.kind.family : requested.family
     const socket = dgram.createSocket({
-      type: requested.family === 'IPv6' ? 'udp6' : 'udp4',
+      type: family === 'IPv6' ? 'udp6' : 'udp4',
       reuseAddr: this.allowReuseAddress,
       ...(this.allowReusePort ? { reusePort: true } : {}),
     })
@@ -103,7 +111,9 @@ export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> 
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject)
         socket.bind(
-          { address: requested.address === '' ? undefined : requested.address, port: requested.port },
+          adoption
+            ? { fd: adoption.fd }
+            : { address: requested.address === '' ? undefined : requested.address, port: requested.port },
           () => {
             socket.off('error', reject)
             resolve()
@@ -111,7 +121,8 @@ export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> 
         )
       })
     } catch (error) {
-      throw new BindError(requested, error)
+      if (adoption) releaseDescriptor(adoption.fd)
+      throw new BindError(adoption ? `descriptor ${adoption.fd}` : requested, error)
     }
     // Receive and send errors (ENOBUFS, ...) must not crash the process: report them, keep serving.
     socket.on('error', (error) => reportListenerError(this, error))
@@ -122,6 +133,11 @@ export class UDPServer extends BaseServer<UDPRequest, InetAddress, InetAddress> 
 
   /** A datagram socket receives once bound (Python's `server_activate` does nothing for UDP either). */
   override serverActivate(): void {}
+
+  /** The socket's descriptor (Python's `fileno()`). */
+  override fileno(): number {
+    return listeningDescriptor(this.socket)
+  }
 
   #onMessage(socket: dgram.Socket, packet: Buffer, rinfo: dgram.RemoteInfo): void {
     const clientAddress: InetAddress = {

@@ -279,3 +279,20 @@ export class UnixDatagramSocket {
     }
   }
 }
+
+const ignoreDatagram = () => {}
+
+/**
+ * Sends one datagram to the service manager's `NOTIFY_SOCKET` (a Unix datagram socket), for core's
+ * `ServiceNotifier` (`send` option): from a fresh unbound socket, closed once sent, so nothing
+ * stays open between notifications (a few a second at most). A filesystem path only: the native
+ * library cannot address an abstract name (docs/decisions/0005-unix-datagram-library.md).
+ */
+export async function sendNotification(message: Buffer, address: string): Promise<void> {
+  const socket = await UnixDatagramSocket.open(ignoreDatagram, ignoreDatagram)
+  try {
+    await socket.send(message, address)
+  } finally {
+    socket.close()
+  }
+}

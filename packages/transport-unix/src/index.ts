@@ -1,5 +1,5 @@
 export type { OversizedPacketPolicy } from '@socketserver/core'
-export { MAX_RECEIVED_DATAGRAM, UnixDatagramSocket } from './datagram-socket.js'
+export { MAX_RECEIVED_DATAGRAM, sendNotification, UnixDatagramSocket } from './datagram-socket.js'
 export type { UnixServerOptions } from './options.js'
 export { checkUnixPath, isAbstractName, MAX_UNIX_PATH_BYTES, PADDED_ABSTRACT_NAMES } from './path.js'
 export {

@@ -3,6 +3,7 @@ import {
   BindError,
   EventLoopMixIn,
   type EventLoopServerOptions,
+  InheritedSocketUnsupportedError,
   InvalidArgumentError,
   type OversizedPacketPolicy,
   type RequestHandlerClass,
@@ -108,6 +109,11 @@ export class UnixDatagramServer extends BaseServer<UnixDatagramRequest, string, 
    * directory, given its mode, and only then linked to `serverAddress` (see the README).
    */
   override async serverBind(): Promise<void> {
+    if (this.inherited) {
+      throw new InheritedSocketUnsupportedError(
+        'UnixDatagramServer cannot adopt an inherited socket: its native datagram library (node-unix-socket) only opens sockets of its own (docs/decisions/0015-socket-activation-and-restart.md); bind a path instead',
+      )
+    }
     const path = this.serverAddress
     try {
       await clearStaleSocket(path, 'stream')

@@ -8,10 +8,13 @@ import {
   SocketServerError,
 } from '@socketserver/core'
 import {
+  adoptDescriptor,
   check,
   closeStreamSocket,
   lingeringStreamTransport,
+  listeningDescriptor,
   type OptionTable,
+  releaseDescriptor,
   reportListenerError,
   type StreamTransport,
   watchDescriptors,
@@ -90,12 +93,10 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
    * given `socketMode`, and only then linked to `serverAddress` (see the README).
    */
   override async serverBind(): Promise<void> {
+    if (this.inherited) return this.#adopt()
     const path = this.serverAddress
     checkSocketMode(this.socketMode, path)
-    // allowHalfOpen: a client that half-closes (sends its request, then EOF) still gets the reply.
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.#pauseOnAccept })
-    server.on('connection', (socket) => this.#onConnection(socket))
-    this.socket = server
+    const server = this.#createServer()
     const listen = (at: string) =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject)
@@ -121,6 +122,46 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     } catch (error) {
       throw error instanceof SocketServerError ? error : new BindError(path, error)
     }
+    this.#watch(server)
+  }
+
+  /**
+   * The `inherited` option: adopts a listening Unix stream socket passed to this process (socket
+   * activation, a restart); `serverAddress` becomes its path. The socket file belongs to whoever
+   * bound it (systemd removes its own) unless it came from `restartProcess()`: then this process
+   * removes it at close, as the one it replaces would have.
+   */
+  async #adopt(): Promise<void> {
+    const adoption = adoptDescriptor(this.transport, this.inherited!)
+    const server = this.#createServer()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({ fd: adoption.fd }, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+    } catch (error) {
+      releaseDescriptor(adoption.fd)
+      throw new BindError(`descriptor ${adoption.fd}`, error)
+    }
+    this.serverAddress = adoption.passed?.path ?? adoption.kind.path ?? ''
+    if (adoption.passed?.origin === 'restart' && !isAbstractName(this.serverAddress)) {
+      this.#file = await identify(this.serverAddress)
+    }
+    this.#watch(server)
+  }
+
+  #createServer(): net.Server {
+    // allowHalfOpen: a client that half-closes (sends its request, then EOF) still gets the reply.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: this.#pauseOnAccept })
+    server.on('connection', (socket) => this.#onConnection(socket))
+    this.socket = server
+    return server
+  }
+
+  #watch(server: net.Server): void {
     // Accept errors (EMFILE, ENFILE, ...) must not crash the process: report them, keep listening.
     server.on('error', (error) => reportListenerError(this, error))
     // EMFILE on accept never reaches that handler (libuv drops the connections): watch for it.
@@ -129,6 +170,16 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
 
   /** Node's `listen()` binds and listens in one call, so `serverBind()` did both; nothing is left to do. */
   override serverActivate(): void {}
+
+  /** The listening socket's descriptor (Python's `fileno()`). */
+  override fileno(): number {
+    return listeningDescriptor(this.socket)
+  }
+
+  /** Another process serves this socket now: closing it here must leave its file in place. */
+  override listenerHandedOver(): void {
+    this.#file = undefined
+  }
 
   #onConnection(socket: net.Socket): void {
     socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash

@@ -10,6 +10,7 @@ import { gracefulShutdown } from './s08-graceful-shutdown.js'
 import { unixSockets } from './s09-unix-sockets.js'
 import { accessControl } from './s10-access-control.js'
 import { sunrpcHostile } from './s11-sunrpc-hostile.js'
+import { restart } from './s14-restart.js'
 
 export const scenarios: Scenario[] = [
   handlerFailures,
@@ -23,4 +24,5 @@ export const scenarios: Scenario[] = [
   unixSockets,
   accessControl,
   sunrpcHostile,
+  restart,
 ]
