@@ -33,6 +33,10 @@ export type ErrorCode =
   | 'SOCKSRV_RPC_AUTH'
   | 'SOCKSRV_RPCBIND'
   | 'SOCKSRV_RPC_CALL'
+  // @socketserver/transport-tls
+  | 'SOCKSRV_TLS_HANDSHAKE'
+  | 'SOCKSRV_TLS_HANDSHAKE_TIMEOUT'
+  | 'SOCKSRV_TLS_UNAUTHORIZED'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode

@@ -26,6 +26,7 @@ export {
   LINGER_BYTES,
   lingeringStreamTransport,
 } from './stream-close.js'
+export { applyTLSDetails, type TLSDetails, tlsDetails } from './tls-details.js'
 export type {
   ConnectionStage,
   DatagramTransport,
