@@ -1,4 +1,15 @@
-import { choice, choiceList, integer, MAX_TIMER_MS, parseArgv, UsageError } from '@socketserver/app-cli'
+import type { TlsOptions } from 'node:tls'
+import {
+  choice,
+  choiceList,
+  integer,
+  MAX_TIMER_MS,
+  parseArgv,
+  TLS_ARGS,
+  TLS_USAGE,
+  tlsFiles,
+  UsageError,
+} from '@socketserver/app-cli'
 import { DEFAULT_LIMITS } from './handler.js'
 import {
   CHAT_MODES,
@@ -7,6 +18,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_IRC_PORT,
   DEFAULT_PORT,
+  IRC_TLS_PORT,
 } from './server.js'
 
 export const PROGRAM = 'socketserver-chat'
@@ -16,6 +28,10 @@ export interface CliOptions {
   host: string
   port: number
   ircPort: number | null
+  tlsPort: number | null
+  ircTlsPort: number | null
+  /** `--cert` and `--key`, read. */
+  tls: TlsOptions | undefined
   mode: ChatMode
   bus: string
   redisPrefix: string | undefined
@@ -35,6 +51,10 @@ Options:
   --host <address>         Address to listen on. Default: ${DEFAULT_HOST}
   --port <number>          Line protocol port; 0 picks any free port. Default: ${DEFAULT_PORT}
   --irc-port <number|off>  IRC port; off serves no IRC. Default: ${DEFAULT_IRC_PORT}
+  --tls-port <number|off>  Line protocol over TLS (needs --cert and --key). Default: off
+  --irc-tls-port <number|off>
+                           IRC over TLS, customarily ${IRC_TLS_PORT} (needs --cert and --key). Default: off
+${TLS_USAGE}
   --mode <name>            How connections are served. Default: event-loop
 ${choiceList(CHAT_MODES)}
   --bus <memory|redis://host:port>
@@ -61,6 +81,9 @@ export function parseCliArgs(argv: string[]): CliOptions {
     host: { type: 'string' },
     port: { type: 'string' },
     'irc-port': { type: 'string' },
+    'tls-port': { type: 'string' },
+    'irc-tls-port': { type: 'string' },
+    ...TLS_ARGS,
     mode: { type: 'string' },
     bus: { type: 'string' },
     'redis-prefix': { type: 'string' },
@@ -81,6 +104,11 @@ export function parseCliArgs(argv: string[]): CliOptions {
     DEFAULT_LIMITS.idleTimeout!,
     MAX_TIMER_MS,
   )
+  const offOr = (name: string, raw: string | undefined) =>
+    raw === undefined || raw === 'off' ? null : integer(name, raw, 0, 65535)
+  const tlsPort = offOr('--tls-port', values['tls-port'])
+  const ircTlsPort = offOr('--irc-tls-port', values['irc-tls-port'])
+  const tls = tlsFiles(values, tlsPort !== null || ircTlsPort !== null ? 'TLS listeners' : undefined)
   return {
     help: values.help === true,
     host: values.host || DEFAULT_HOST,
@@ -89,6 +117,9 @@ export function parseCliArgs(argv: string[]): CliOptions {
       values['irc-port'] === 'off'
         ? null
         : integer('--irc-port', values['irc-port'], DEFAULT_IRC_PORT, 65535),
+    tlsPort,
+    ircTlsPort,
+    tls,
     mode,
     bus,
     redisPrefix: values['redis-prefix'],

@@ -8,7 +8,12 @@ void runCli({
   usage: USAGE,
   parse: parseCliArgs,
   start: (options) =>
-    startEchoServer({ listeners: options.listeners, mode: options.mode, idleTimeout: options.idleTimeout }),
+    startEchoServer({
+      listeners: options.listeners,
+      mode: options.mode,
+      idleTimeout: options.idleTimeout,
+      tls: options.tls,
+    }),
   // Only once the signal handlers are in place: whoever reads the line may signal us straight away.
   listening(echo) {
     for (const { label } of echo.listeners) say(`echo: listening on ${label} (mode ${echo.mode})`)

@@ -1,4 +1,15 @@
-import { choice, choiceList, integer, MAX_TIMER_MS, parseArgv, UsageError } from '@socketserver/app-cli'
+import type { TlsOptions } from 'node:tls'
+import {
+  choice,
+  choiceList,
+  integer,
+  MAX_TIMER_MS,
+  parseArgv,
+  TLS_ARGS,
+  TLS_USAGE,
+  tlsFiles,
+  UsageError,
+} from '@socketserver/app-cli'
 import {
   DEFAULT_DRAIN_TIMEOUT,
   DEFAULT_HOST,
@@ -20,6 +31,8 @@ export interface CliOptions {
   mode: EchoMode
   idleTimeout: number
   drainTimeout: number
+  /** `--cert` and `--key`, read: the `tls:` listeners' certificate. */
+  tls: TlsOptions | undefined
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -32,6 +45,7 @@ Options:
   --port <number>       Its port; 0 picks any free port. Default: ${DEFAULT_PORT}
   --listen <where>      Listen here; repeat for several listeners in one process:
                           tcp:HOST:PORT  udp:HOST:PORT  (IPv6 as tcp:[::1]:7007)
+                          tls:HOST:PORT  (TLS over TCP: needs --cert and --key)
                           unix:PATH  unix-dgram:PATH  (a leading @ is a Linux abstract name)
                         UDP echo never answers ports 7, 13, 19, 37, 123 and limits each
                         source to 100 datagrams/s (burst 200).
@@ -41,6 +55,7 @@ ${choiceList(ECHO_MODES)}
                         Default: ${DEFAULT_IDLE_TIMEOUT}
   --drain-timeout <ms>  On SIGINT/SIGTERM, how long open connections may finish before
                         they are closed; a second signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
+${TLS_USAGE}
   -h, --help            Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}
@@ -56,24 +71,29 @@ export function parseCliArgs(argv: string[]): CliOptions {
     mode: { type: 'string' },
     'idle-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    ...TLS_ARGS,
   })
   const mode: EchoMode = choice('--mode', values.mode, 'event-loop', ECHO_MODES)
   const host = values.host ?? DEFAULT_HOST
   if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
   const port = integer('--port', values.port, DEFAULT_PORT, 65535)
   const listen = values.listen ?? []
+  const listeners: ListenerSpec[] =
+    listen.length > 0 ? listen.map(parseListener) : [{ transport: 'tcp', host, port }]
+  const tls = tlsFiles(values, listeners.some((l) => l.transport === 'tls') ? 'tls: listeners' : undefined)
   return {
     help: values.help === true,
     host,
     port,
-    listeners: listen.length > 0 ? listen.map(parseListener) : [{ transport: 'tcp', host, port }],
+    listeners,
     mode,
     idleTimeout: integer('--idle-timeout', values['idle-timeout'], DEFAULT_IDLE_TIMEOUT, MAX_TIMER_MS),
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
+    tls,
   }
 }
 
-/** `tcp:HOST:PORT`, `udp:HOST:PORT` (`[::1]` for IPv6), `unix:PATH`, `unix-dgram:PATH` (`@name`: abstract). */
+/** `tcp:HOST:PORT`, `tls:HOST:PORT`, `udp:HOST:PORT` (`[::1]` for IPv6), `unix:PATH`, `unix-dgram:PATH` (`@name`: abstract). */
 export function parseListener(text: string): ListenerSpec {
   const colon = text.indexOf(':')
   const transport = text.slice(0, colon)
@@ -82,7 +102,7 @@ export function parseListener(text: string): ListenerSpec {
     if (rest === '') throw new UsageError(`--listen ${text}: a path is needed after ${transport}:`)
     return { transport, path: rest.startsWith('@') ? `\0${rest.slice(1)}` : rest }
   }
-  if (transport === 'tcp' || transport === 'udp') {
+  if (transport === 'tcp' || transport === 'tls' || transport === 'udp') {
     const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(rest)
     if (!match)
       throw new UsageError(
@@ -91,5 +111,5 @@ export function parseListener(text: string): ListenerSpec {
     const host = match[1] ?? match[2]!
     return { transport, host, port: integer(`--listen ${text}: the port`, match[3], 0, 65535) }
   }
-  throw new UsageError(`--listen ${text}: expected tcp:, udp:, unix: or unix-dgram: first`)
+  throw new UsageError(`--listen ${text}: expected tcp:, tls:, udp:, unix: or unix-dgram: first`)
 }

@@ -1,16 +1,20 @@
+import type { TlsOptions } from 'node:tls'
 import { type BaseServer, channels, formatAddress, type InetAddress } from '@socketserver/core'
 import {
   defaultChildEnv,
   ForkingTCPServer,
+  ForkingTLSServer,
   ForkingUDPServer,
   ForkingUnixDatagramServer,
   ForkingUnixStreamServer,
   ThreadingTCPServer,
+  ThreadingTLSServer,
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
 } from '@socketserver/socketserver'
 import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
+import { EventLoopTLSServer, TLSServer } from '@socketserver/transport-tls'
 import { EventLoopUDPServer, ReflectionGuard, UDPServer } from '@socketserver/transport-udp'
 import {
   EventLoopUnixDatagramServer,
@@ -32,7 +36,7 @@ export const DEFAULT_PORT = 7007
 export const DEFAULT_IDLE_TIMEOUT = 300_000
 export const DEFAULT_DRAIN_TIMEOUT = 10_000
 
-export type Transport = 'tcp' | 'udp' | 'unix' | 'unix-dgram'
+export type Transport = 'tcp' | 'tls' | 'udp' | 'unix' | 'unix-dgram'
 
 // Any server class of ours: `create(address, Handler, options)` resolving with a listening server.
 type ServerClass = {
@@ -49,6 +53,7 @@ export const ECHO_MODES = {
   'event-loop': {
     summary: "many connections at once on Node's event loop (recommended)",
     tcp: EventLoopTCPServer,
+    tls: EventLoopTLSServer,
     udp: EventLoopUDPServer,
     unix: EventLoopUnixStreamServer,
     'unix-dgram': EventLoopUnixDatagramServer,
@@ -56,6 +61,7 @@ export const ECHO_MODES = {
   sequential: {
     summary: "one connection or datagram at a time, in arrival order, like Python's servers",
     tcp: TCPServer,
+    tls: TLSServer,
     udp: UDPServer,
     unix: UnixStreamServer,
     'unix-dgram': UnixDatagramServer,
@@ -63,6 +69,7 @@ export const ECHO_MODES = {
   thread: {
     summary: 'a pool of worker threads, one per core, each serving many connections',
     tcp: ThreadingTCPServer,
+    tls: ThreadingTLSServer,
     udp: ThreadingUDPServer,
     unix: ThreadingUnixStreamServer,
     'unix-dgram': ThreadingUnixDatagramServer,
@@ -70,6 +77,7 @@ export const ECHO_MODES = {
   fork: {
     summary: 'a pool of child processes, one per core, each serving many connections',
     tcp: ForkingTCPServer,
+    tls: ForkingTLSServer,
     udp: ForkingUDPServer,
     unix: ForkingUnixStreamServer,
     'unix-dgram': ForkingUnixDatagramServer,
@@ -87,7 +95,7 @@ export function isEchoMode(name: string): name is EchoMode {
 
 /** One address to listen on; one process serves a list of them. */
 export type ListenerSpec =
-  | { transport: 'tcp' | 'udp'; host: string; port: number }
+  | { transport: 'tcp' | 'tls' | 'udp'; host: string; port: number }
   | { transport: 'unix' | 'unix-dgram'; path: string }
 
 export interface EchoListener {
@@ -120,6 +128,8 @@ export interface EchoServerOptions {
   udpRateLimit?: { rate?: number; burst?: number }
   /** How often each serve loop wakes when idle, in ms. Default: `500`. */
   pollInterval?: number
+  /** The `tls` option of the `tls` listeners (`key`, `cert`, ...): what `tls.createServer()` takes. */
+  tls?: TlsOptions
 }
 
 export interface EchoServer {
@@ -153,9 +163,12 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     backlog,
     pollInterval,
     udpRateLimit = {},
+    tls,
   } = options
   if (!isEchoMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   if (specs.length === 0) throw new TypeError('at least one listener is needed')
+  if (!tls && specs.some((spec) => spec.transport === 'tls'))
+    throw new TypeError('tls listeners need the tls option (key and cert)')
   const stats = createEchoStats()
   const pooled = POOLED.has(mode)
   const StreamEcho = pooled ? PooledEchoHandler : createEchoHandler({ idleTimeout, stats })
@@ -181,7 +194,11 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       const server = await Server.create(
         'path' in spec ? spec.path : { host: spec.host, port: spec.port },
         datagram ? DatagramEcho : StreamEcho,
-        { ...(backlog === undefined ? {} : { requestQueueSize: backlog }), ...poolOptions },
+        {
+          ...(backlog === undefined ? {} : { requestQueueSize: backlog }),
+          ...(spec.transport === 'tls' ? { tls } : {}),
+          ...poolOptions,
+        },
       )
       const address = server.serverAddress as InetAddress | string
       listeners.push({

@@ -8,3 +8,4 @@ export {
   UsageError,
 } from './options.js'
 export { type BaseCliOptions, type CliApp, type RunningServers, runCli, say } from './run.js'
+export { TLS_ARGS, TLS_USAGE, tlsFiles } from './tls.js'

@@ -1,4 +1,5 @@
 import type net from 'node:net'
+import type { Duplex } from 'node:stream'
 import tls from 'node:tls'
 
 /**
@@ -37,7 +38,7 @@ export function tlsDetails(socket: unknown): TLSDetails | undefined {
  * the connection it carries: `encrypted`, `alpnProtocol`, `authorized`, `authorizationError`,
  * `servername`, `getPeerCertificate()`, `getProtocol()`, `getCipher()`, as on a `TLSSocket`.
  */
-export function applyTLSDetails(socket: net.Socket | NodeJS.ReadWriteStream, details: TLSDetails): void {
+export function applyTLSDetails(socket: net.Socket | Duplex, details: TLSDetails): void {
   const certificate = { ...details.peerCertificate } as Record<string, unknown>
   // Buffers cross postMessage and the child's channel as Uint8Arrays.
   for (const key of ['raw', 'pubkey'])
