@@ -78,8 +78,8 @@ export interface ChatListener {
 export interface ChatServerOptions {
   /** Address both listeners bind. Default: `'127.0.0.1'`. */
   host?: string
-  /** Port of the line protocol; 0 picks a free port. Default: `6600`. */
-  port?: number
+  /** Port of the line protocol; 0 picks a free port, `null` serves it only over TLS (`tlsPort`) or not at all. Default: `6600`. */
+  port?: number | null
   /** Port of the IRC protocol; 0 picks a free port, `null` serves no IRC. Default: `6667`. */
   ircPort?: number | null
   /** Port of the line protocol over TLS; 0 picks a free port. Default: `null` (none). Needs `tls`. */
