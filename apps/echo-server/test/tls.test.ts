@@ -3,9 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { useCertificates } from '../../../packages/transport-tls/test/helpers/certs.js'
 import { runClient } from '../../../packages/transport-tls/test/helpers/clients.js'
-import { parseCliArgs } from '../src/options.js'
 // The built server: the thread and fork modes load their handlers from dist/.
 import { type EchoServer, startEchoServer } from '../dist/index.js'
+import { parseCliArgs } from '../src/options.js'
 
 const certs = useCertificates()
 let echo: EchoServer | undefined
