@@ -38,6 +38,8 @@ if (existsSync('apps/bench/package.json'))
 const clients = {
   nc: 'netcat-openbsd',
   socat: 'socat',
+  openssl: 'openssl',
+  'gnutls-cli': 'gnutls-bin',
   rdate: 'rdate',
   python3: 'python3',
   ii: 'ii',

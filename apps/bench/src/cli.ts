@@ -20,6 +20,7 @@ import {
   targetLine,
 } from './report.js'
 import { type Outcome, runScenario } from './run.js'
+import { prepareBenchTLS } from './tls.js'
 
 const EXIT_FAIL = 1
 const EXIT_HARNESS = 2
@@ -123,6 +124,8 @@ async function main(): Promise<number> {
     }
     options.runs = options.runs.filter((r) => r.serverIds.length > 0)
   }
+  // Before the environment is copied and the load generator starts: both need the certificates.
+  if (options.runs.some((r) => r.scenario.workload.startsWith('tls-'))) prepareBenchTLS()
   const env: NodeJS.ProcessEnv = { ...process.env }
   if (options.runs.some((r) => r.serverIds.some((id) => id.endsWith('-hash')))) {
     env.HASH_ROUNDS ??= String(calibrateHashRounds(2))

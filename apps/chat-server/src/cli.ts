@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 import { inheritedListeners, runCli, say } from '@socketserver/app-cli'
 import { PROGRAM, parseCliArgs, USAGE } from './options.js'
-import { startChatServer } from './server.js'
+import { type ChatProtocol, startChatServer } from './server.js'
 
 void runCli({
   program: PROGRAM,
   usage: USAGE,
   parse: parseCliArgs,
-  addressOptions: ['--host', '--port', '--irc-port'],
+  addressOptions: ['--host', '--port', '--irc-port', '--tls-port', '--irc-tls-port'],
   async start(options) {
-    // Passed sockets (systemd, a restart): the one named 'irc' serves IRC, the others the line protocol.
+    // Passed sockets (systemd, a restart): each named by its protocol ('irc', 'irc+tls', 'line+tls');
+    // any other name serves the line protocol.
     const passed = inheritedListeners()
     for (const { transport, name } of passed) {
       if (transport !== 'tcp')
@@ -17,11 +18,14 @@ void runCli({
     }
     const chat = await startChatServer({
       sockets: passed.length
-        ? passed.map(({ name, inherited }) => ({ protocol: name === 'irc' ? 'irc' : 'line', inherited }))
+        ? passed.map(({ name, inherited }) => ({ protocol: chatProtocolNamed(name), inherited }))
         : undefined,
       host: options.host,
       port: options.port,
       ircPort: options.ircPort,
+      tlsPort: options.tlsPort,
+      ircTlsPort: options.ircTlsPort,
+      tls: options.tls,
       mode: options.mode,
       bus: options.bus,
       redisPrefix: options.redisPrefix,
@@ -54,3 +58,7 @@ void runCli({
     return `chat: stopped: ${summary}; ${aborted} cut short at the drain timeout`
   },
 })
+
+function chatProtocolNamed(name: string): ChatProtocol {
+  return name === 'irc' || name === 'irc+tls' || name === 'line+tls' ? name : 'line'
+}

@@ -1,3 +1,4 @@
+import type { TlsOptions } from 'node:tls'
 import {
   choice,
   choiceList,
@@ -6,6 +7,9 @@ import {
   type MetricsAddress,
   metricsAddress,
   parseArgv,
+  TLS_ARGS,
+  TLS_USAGE,
+  tlsFiles,
   UsageError,
 } from '@socketserver/app-cli'
 import { DEFAULT_LIMITS } from './handler.js'
@@ -16,6 +20,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_IRC_PORT,
   DEFAULT_PORT,
+  IRC_TLS_PORT,
 } from './server.js'
 
 export const PROGRAM = 'socketserver-chat'
@@ -25,6 +30,10 @@ export interface CliOptions {
   host: string
   port: number
   ircPort: number | null
+  tlsPort: number | null
+  ircTlsPort: number | null
+  /** `--cert` and `--key`, read. */
+  tls: TlsOptions | undefined
   mode: ChatMode
   bus: string
   redisPrefix: string | undefined
@@ -46,6 +55,10 @@ Options:
   --host <address>         Address to listen on. Default: ${DEFAULT_HOST}
   --port <number>          Line protocol port; 0 picks any free port. Default: ${DEFAULT_PORT}
   --irc-port <number|off>  IRC port; off serves no IRC. Default: ${DEFAULT_IRC_PORT}
+  --tls-port <number|off>  Line protocol over TLS (needs --cert and --key). Default: off
+  --irc-tls-port <number|off>
+                           IRC over TLS, customarily ${IRC_TLS_PORT} (needs --cert and --key). Default: off
+${TLS_USAGE}
   --mode <name>            How connections are served. Default: event-loop
 ${choiceList(CHAT_MODES)}
   --bus <memory|redis://host:port>
@@ -74,6 +87,9 @@ export function parseCliArgs(argv: string[]): CliOptions {
     host: { type: 'string' },
     port: { type: 'string' },
     'irc-port': { type: 'string' },
+    'tls-port': { type: 'string' },
+    'irc-tls-port': { type: 'string' },
+    ...TLS_ARGS,
     mode: { type: 'string' },
     bus: { type: 'string' },
     'redis-prefix': { type: 'string' },
@@ -95,6 +111,11 @@ export function parseCliArgs(argv: string[]): CliOptions {
     DEFAULT_LIMITS.idleTimeout!,
     MAX_TIMER_MS,
   )
+  const offOr = (name: string, raw: string | undefined) =>
+    raw === undefined || raw === 'off' ? null : integer(name, raw, 0, 65535)
+  const tlsPort = offOr('--tls-port', values['tls-port'])
+  const ircTlsPort = offOr('--irc-tls-port', values['irc-tls-port'])
+  const tls = tlsFiles(values, tlsPort !== null || ircTlsPort !== null ? 'TLS listeners' : undefined)
   return {
     help: values.help === true,
     host: values.host || DEFAULT_HOST,
@@ -103,6 +124,9 @@ export function parseCliArgs(argv: string[]): CliOptions {
       values['irc-port'] === 'off'
         ? null
         : integer('--irc-port', values['irc-port'], DEFAULT_IRC_PORT, 65535),
+    tlsPort,
+    ircTlsPort,
+    tls,
     mode,
     bus,
     redisPrefix: values['redis-prefix'],

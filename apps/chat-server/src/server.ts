@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { TlsOptions } from 'node:tls'
 import { type BaseServer, formatAddress, type InetAddress, type InheritedSocket } from '@socketserver/core'
-import { defaultChildEnv, ForkingTCPServer, ThreadingTCPServer } from '@socketserver/socketserver'
+import {
+  defaultChildEnv,
+  ForkingTCPServer,
+  ForkingTLSServer,
+  ThreadingTCPServer,
+  ThreadingTLSServer,
+} from '@socketserver/socketserver'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
+import { EventLoopTLSServer } from '@socketserver/transport-tls'
 import { type ChatHub, connectBus, startChatHub } from './bus/index.js'
 import { type ChatLimits, type ChatStats, createChatStats } from './handler.js'
 import { type ChatHandlers, createChatHandlers } from './handlers.js'
@@ -22,6 +30,8 @@ export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 6600
 /** IRC's customary port. */
 export const DEFAULT_IRC_PORT = 6667
+/** IRC over TLS's customary port (RFC 7194); served only when asked for (`ircTlsPort`). */
+export const IRC_TLS_PORT = 6697
 export const DEFAULT_DRAIN_TIMEOUT = 2_000
 
 /**
@@ -32,15 +42,18 @@ export const CHAT_MODES = {
   'event-loop': {
     summary: "every user on Node's event loop in this process (recommended)",
     Server: EventLoopTCPServer,
+    TLSServer: EventLoopTLSServer,
   },
   thread: {
     summary: 'users spread over a pool of worker threads, which share the chat through the bus',
     Server: ThreadingTCPServer,
+    TLSServer: ThreadingTLSServer,
     poolSize: 'threads',
   },
   fork: {
     summary: 'users spread over a pool of child processes, which share the chat through the bus',
     Server: ForkingTCPServer,
+    TLSServer: ForkingTLSServer,
     poolSize: 'processes',
   },
 } as const
@@ -51,7 +64,8 @@ export function isChatMode(name: string): name is ChatMode {
   return Object.hasOwn(CHAT_MODES, name)
 }
 
-export type ChatProtocol = 'line' | 'irc'
+/** `+tls`: the same protocol over TLS. */
+export type ChatProtocol = 'line' | 'irc' | 'line+tls' | 'irc+tls'
 
 export interface ChatListener {
   protocol: ChatProtocol
@@ -64,8 +78,8 @@ export interface ChatListener {
 export interface ChatServerOptions {
   /** Address both listeners bind. Default: `'127.0.0.1'`. */
   host?: string
-  /** Port of the line protocol; 0 picks a free port. Default: `6600`. */
-  port?: number
+  /** Port of the line protocol; 0 picks a free port, `null` serves it only over TLS (`tlsPort`) or not at all. Default: `6600`. */
+  port?: number | null
   /** Port of the IRC protocol; 0 picks a free port, `null` serves no IRC. Default: `6667`. */
   ircPort?: number | null
   /**
@@ -73,6 +87,12 @@ export interface ChatServerOptions {
    * instead of binding `port` and `ircPort`: each names its protocol. Default: bind.
    */
   sockets?: ReadonlyArray<{ protocol: ChatProtocol; inherited: InheritedSocket }>
+  /** Port of the line protocol over TLS; 0 picks a free port. Default: `null` (none). Needs `tls`. */
+  tlsPort?: number | null
+  /** Port of IRC over TLS (customarily 6697); 0 picks a free port. Default: `null` (none). Needs `tls`. */
+  ircTlsPort?: number | null
+  /** The TLS listeners' `tls` option (`key`, `cert`, ...): what `tls.createServer()` takes. */
+  tls?: TlsOptions
   /** Default: `'event-loop'`. */
   mode?: ChatMode
   /**
@@ -119,6 +139,9 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     host = DEFAULT_HOST,
     port = DEFAULT_PORT,
     ircPort = DEFAULT_IRC_PORT,
+    tlsPort = null,
+    ircTlsPort = null,
+    tls,
     mode = 'event-loop',
     bus = 'memory',
     redisPrefix,
@@ -128,6 +151,8 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     sockets,
   } = options
   if (!isChatMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
+  if (!tls && (tlsPort !== null || ircTlsPort !== null))
+    throw new TypeError('TLS listeners need the tls option (key and cert)')
   const pooled = mode !== 'event-loop'
   let hub: ChatHub | undefined
   let node: ChatNode | null = null
@@ -166,20 +191,28 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       node = new ChatNode(await connectBus(bus, { prefix: redisPrefix }))
       handlers = createChatHandlers({ node, limits, serverName })
     }
-    const { Server } = CHAT_MODES[mode]
-    const handlerOf = { line: handlers.LineHandler, irc: handlers.IrcHandler }
+    const { Server, TLSServer } = CHAT_MODES[mode]
+    const handlerOf = {
+      line: handlers.LineHandler,
+      irc: handlers.IrcHandler,
+      'line+tls': handlers.LineHandler,
+      'irc+tls': handlers.IrcHandler,
+    }
     const wanted: [ChatProtocol, number | null, InheritedSocket | undefined][] = sockets
       ? sockets.map(({ protocol, inherited }) => [protocol, 0, inherited])
       : [
           ['line', port, undefined],
           ['irc', ircPort, undefined],
+          ['line+tls', tlsPort, undefined],
+          ['irc+tls', ircTlsPort, undefined],
         ]
     for (const [protocol, listenPort, inherited] of wanted) {
       if (listenPort === null) continue
-      const server = await (Server as typeof EventLoopTCPServer).create(
+      const secure = protocol.endsWith('+tls')
+      const server = await ((secure ? TLSServer : Server) as typeof EventLoopTCPServer).create(
         { host, port: listenPort },
         handlerOf[protocol] as never,
-        inherited ? { ...serverOptions, inherited } : serverOptions,
+        { ...serverOptions, ...(secure && { tls }), ...(inherited && { inherited }) },
       )
       const address = server.serverAddress as InetAddress
       listeners.push({ protocol, server, address, label: `${protocol} ${formatAddress(address)}` })

@@ -18,7 +18,12 @@ void runCli({
             : { transport: transport as 'tcp' | 'udp', ...address, inherited, name },
         )
       : options.listeners
-    const echo = await startEchoServer({ listeners, mode: options.mode, idleTimeout: options.idleTimeout })
+    const echo = await startEchoServer({
+      listeners,
+      mode: options.mode,
+      idleTimeout: options.idleTimeout,
+      tls: options.tls,
+    })
     return Object.assign(echo, { fdNames: echo.listeners.map((l) => l.name) })
   },
   // Only once the signal handlers are in place: whoever reads the line may signal us straight away.

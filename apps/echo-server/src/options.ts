@@ -1,3 +1,4 @@
+import type { TlsOptions } from 'node:tls'
 import {
   choice,
   choiceList,
@@ -6,6 +7,9 @@ import {
   type MetricsAddress,
   metricsAddress,
   parseArgv,
+  TLS_ARGS,
+  TLS_USAGE,
+  tlsFiles,
   UsageError,
 } from '@socketserver/app-cli'
 import {
@@ -31,6 +35,8 @@ export interface CliOptions {
   drainTimeout: number
   /** `--metrics HOST:PORT`: where Prometheus metrics are served. */
   metrics: MetricsAddress | undefined
+  /** `--cert` and `--key`, read: the `tls:` listeners' certificate. */
+  tls: TlsOptions | undefined
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -43,6 +49,7 @@ Options:
   --port <number>       Its port; 0 picks any free port. Default: ${DEFAULT_PORT}
   --listen <where>      Listen here; repeat for several listeners in one process:
                           tcp:HOST:PORT  udp:HOST:PORT  (IPv6 as tcp:[::1]:7007)
+                          tls:HOST:PORT  (TLS over TCP: needs --cert and --key)
                           unix:PATH  unix-dgram:PATH  (a leading @ is a Linux abstract name)
                         UDP echo never answers ports 7, 13, 19, 37, 123 and limits each
                         source to 100 datagrams/s (burst 200).
@@ -54,6 +61,7 @@ ${choiceList(ECHO_MODES)}
                         they are closed; a second signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
   --metrics <host:port> Serve Prometheus metrics on http://HOST:PORT/metrics (IPv6 as
                         [::1]:9464; port 0 picks a free one). Default: off
+${TLS_USAGE}
   -h, --help            Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}
@@ -70,25 +78,30 @@ export function parseCliArgs(argv: string[]): CliOptions {
     'idle-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
     metrics: { type: 'string' },
+    ...TLS_ARGS,
   })
   const mode: EchoMode = choice('--mode', values.mode, 'event-loop', ECHO_MODES)
   const host = values.host ?? DEFAULT_HOST
   if (host === '') throw new UsageError('--host must not be empty (use 0.0.0.0 or :: for every interface)')
   const port = integer('--port', values.port, DEFAULT_PORT, 65535)
   const listen = values.listen ?? []
+  const listeners: ListenerSpec[] =
+    listen.length > 0 ? listen.map(parseListener) : [{ transport: 'tcp', host, port }]
+  const tls = tlsFiles(values, listeners.some((l) => l.transport === 'tls') ? 'tls: listeners' : undefined)
   return {
     help: values.help === true,
     host,
     port,
-    listeners: listen.length > 0 ? listen.map(parseListener) : [{ transport: 'tcp', host, port }],
+    listeners,
     mode,
     idleTimeout: integer('--idle-timeout', values['idle-timeout'], DEFAULT_IDLE_TIMEOUT, MAX_TIMER_MS),
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
     metrics: metricsAddress(values.metrics),
+    tls,
   }
 }
 
-/** `tcp:HOST:PORT`, `udp:HOST:PORT` (`[::1]` for IPv6), `unix:PATH`, `unix-dgram:PATH` (`@name`: abstract). */
+/** `tcp:HOST:PORT`, `tls:HOST:PORT`, `udp:HOST:PORT` (`[::1]` for IPv6), `unix:PATH`, `unix-dgram:PATH` (`@name`: abstract). */
 export function parseListener(text: string): ListenerSpec {
   const colon = text.indexOf(':')
   const transport = text.slice(0, colon)
@@ -97,7 +110,7 @@ export function parseListener(text: string): ListenerSpec {
     if (rest === '') throw new UsageError(`--listen ${text}: a path is needed after ${transport}:`)
     return { transport, path: rest.startsWith('@') ? `\0${rest.slice(1)}` : rest }
   }
-  if (transport === 'tcp' || transport === 'udp') {
+  if (transport === 'tcp' || transport === 'tls' || transport === 'udp') {
     const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(rest)
     if (!match)
       throw new UsageError(
@@ -106,5 +119,5 @@ export function parseListener(text: string): ListenerSpec {
     const host = match[1] ?? match[2]!
     return { transport, host, port: integer(`--listen ${text}: the port`, match[3], 0, 65535) }
   }
-  throw new UsageError(`--listen ${text}: expected tcp:, udp:, unix: or unix-dgram: first`)
+  throw new UsageError(`--listen ${text}: expected tcp:, tls:, udp:, unix: or unix-dgram: first`)
 }

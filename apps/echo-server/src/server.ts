@@ -1,3 +1,4 @@
+import type { TlsOptions } from 'node:tls'
 import {
   type BaseServer,
   channels,
@@ -8,15 +9,18 @@ import {
 import {
   defaultChildEnv,
   ForkingTCPServer,
+  ForkingTLSServer,
   ForkingUDPServer,
   ForkingUnixDatagramServer,
   ForkingUnixStreamServer,
   ThreadingTCPServer,
+  ThreadingTLSServer,
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
 } from '@socketserver/socketserver'
 import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
+import { EventLoopTLSServer, TLSServer } from '@socketserver/transport-tls'
 import { EventLoopUDPServer, ReflectionGuard, UDPServer } from '@socketserver/transport-udp'
 import {
   EventLoopUnixDatagramServer,
@@ -38,7 +42,7 @@ export const DEFAULT_PORT = 7007
 export const DEFAULT_IDLE_TIMEOUT = 300_000
 export const DEFAULT_DRAIN_TIMEOUT = 10_000
 
-export type Transport = 'tcp' | 'udp' | 'unix' | 'unix-dgram'
+export type Transport = 'tcp' | 'tls' | 'udp' | 'unix' | 'unix-dgram'
 
 // Any server class of ours: `create(address, Handler, options)` resolving with a listening server.
 type ServerClass = {
@@ -55,6 +59,7 @@ export const ECHO_MODES = {
   'event-loop': {
     summary: "many connections at once on Node's event loop (recommended)",
     tcp: EventLoopTCPServer,
+    tls: EventLoopTLSServer,
     udp: EventLoopUDPServer,
     unix: EventLoopUnixStreamServer,
     'unix-dgram': EventLoopUnixDatagramServer,
@@ -62,6 +67,7 @@ export const ECHO_MODES = {
   sequential: {
     summary: "one connection or datagram at a time, in arrival order, like Python's servers",
     tcp: TCPServer,
+    tls: TLSServer,
     udp: UDPServer,
     unix: UnixStreamServer,
     'unix-dgram': UnixDatagramServer,
@@ -69,6 +75,7 @@ export const ECHO_MODES = {
   thread: {
     summary: 'a pool of worker threads, one per core, each serving many connections',
     tcp: ThreadingTCPServer,
+    tls: ThreadingTLSServer,
     udp: ThreadingUDPServer,
     unix: ThreadingUnixStreamServer,
     'unix-dgram': ThreadingUnixDatagramServer,
@@ -76,6 +83,7 @@ export const ECHO_MODES = {
   fork: {
     summary: 'a pool of child processes, one per core, each serving many connections',
     tcp: ForkingTCPServer,
+    tls: ForkingTLSServer,
     udp: ForkingUDPServer,
     unix: ForkingUnixStreamServer,
     'unix-dgram': ForkingUnixDatagramServer,
@@ -97,7 +105,7 @@ export function isEchoMode(name: string): name is EchoMode {
  * only a placeholder; `name` is its descriptor name.
  */
 export type ListenerSpec = (
-  | { transport: 'tcp' | 'udp'; host: string; port: number }
+  | { transport: 'tcp' | 'tls' | 'udp'; host: string; port: number }
   | { transport: 'unix' | 'unix-dgram'; path: string }
 ) & { inherited?: InheritedSocket; name?: string }
 
@@ -133,6 +141,8 @@ export interface EchoServerOptions {
   udpRateLimit?: { rate?: number; burst?: number }
   /** How often each serve loop wakes when idle, in ms. Default: `500`. */
   pollInterval?: number
+  /** The `tls` option of the `tls` listeners (`key`, `cert`, ...): what `tls.createServer()` takes. */
+  tls?: TlsOptions
 }
 
 export interface EchoServer {
@@ -166,9 +176,12 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     backlog,
     pollInterval,
     udpRateLimit = {},
+    tls,
   } = options
   if (!isEchoMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   if (specs.length === 0) throw new TypeError('at least one listener is needed')
+  if (!tls && specs.some((spec) => spec.transport === 'tls'))
+    throw new TypeError('tls listeners need the tls option (key and cert)')
   const stats = createEchoStats()
   const pooled = POOLED.has(mode)
   const StreamEcho = pooled ? PooledEchoHandler : createEchoHandler({ idleTimeout, stats })
@@ -197,6 +210,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
         {
           ...(backlog === undefined ? {} : { requestQueueSize: backlog }),
           ...(spec.inherited && { inherited: spec.inherited }),
+          ...(spec.transport === 'tls' ? { tls } : {}),
           ...poolOptions,
         },
       )

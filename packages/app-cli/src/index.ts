@@ -18,3 +18,4 @@ export {
   type ServiceControl,
   serviceControl,
 } from './service.js'
+export { TLS_ARGS, TLS_USAGE, tlsFiles } from './tls.js'

@@ -16,12 +16,13 @@ export {
   type TransportServers,
   type TransportSetup,
   tcpSetup,
+  tlsSetup,
   type UnixDatagramSocketClass,
   udpSetup,
   unixDatagramSetup,
   unixStreamSetup,
 } from './setups.js'
-export { connectStream, type StreamClient, streamIO } from './stream.js'
+export { connectStream, connectTLS, type StreamClient, streamIO } from './stream.js'
 export type {
   AnyServer,
   ComplianceClient,

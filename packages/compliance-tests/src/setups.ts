@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type tls from 'node:tls'
 import { messageClient } from './client.js'
 import { connectDatagram } from './datagram.js'
-import { connectStream } from './stream.js'
+import { connectStream, connectTLS } from './stream.js'
 import type { ServerClass, ServerComplianceSetup } from './types.js'
 
 /** The transport's part of a setup: addresses, clients, and how to see the listening socket. */
@@ -44,6 +45,17 @@ export function tcpSetup(host: string): TransportSetup {
     connect: (server: InetServer) => connectStream({ host, port: server.serverAddress.port }),
     isListening: (server: InetServer) => server.socket?.listening === true,
     socketAddress: boundAddress,
+  }
+}
+
+/**
+ * A TLS server (`TLSServer` or one mixing it in, made with a certificate for `host`) on `host`,
+ * port 0; its clients connect with `tls.connect`, trusting `client.ca`.
+ */
+export function tlsSetup(host: string, client: tls.ConnectionOptions): TransportSetup {
+  return {
+    ...tcpSetup(host),
+    connect: (server: InetServer) => connectTLS({ ...client, host, port: server.serverAddress.port }),
   }
 }
 

@@ -1,5 +1,6 @@
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
+import tls from 'node:tls'
 import type { ComplianceClient, HandlerIO, SuiteHandler } from './types.js'
 
 /** Reads lines from a duplex stream without taking it over (no stream-handlers dependency). */
@@ -76,8 +77,23 @@ export interface StreamClient extends ComplianceClient {
  * connected; rejects with the connect error (e.g. `ECONNREFUSED`).
  */
 export function connectStream(options: net.NetConnectOpts): Promise<StreamClient> {
+  return streamClient(net.connect({ ...options, allowHalfOpen: true }), 'connect')
+}
+
+/**
+ * Connects with `tls.connect(options)` (TCP `{ host, port }` or Unix `{ path }`, plus `ca`,
+ * `servername`, ...) and resolves once the handshake is done; rejects with the connect or handshake
+ * error. For TLS servers (`@socketserver/transport-tls`).
+ */
+export function connectTLS(options: tls.ConnectionOptions): Promise<StreamClient> {
+  return streamClient(
+    tls.connect({ ...options, allowHalfOpen: true } as tls.ConnectionOptions),
+    'secureConnect',
+  )
+}
+
+function streamClient(socket: net.Socket, connected: 'connect' | 'secureConnect'): Promise<StreamClient> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ ...options, allowHalfOpen: true })
     const chunks: Buffer[] = []
     let ended = false
     let error: Error | undefined
@@ -102,7 +118,7 @@ export function connectStream(options: net.NetConnectOpts): Promise<StreamClient
     }
     socket.once('end', end)
     socket.once('close', end)
-    socket.once('connect', () => {
+    socket.once(connected, () => {
       socket.off('error', onConnectError)
       socket.on('error', (e) => {
         error = e

@@ -10,7 +10,7 @@ import {
   type RequestHandlerClass,
   runHandler,
 } from '@socketserver/core'
-import { closeStreamSocket, loadHandlerClass } from '@socketserver/core/transport'
+import { applyTLSDetails, closeStreamSocket, loadHandlerClass } from '@socketserver/core/transport'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
 
 let Handler: RequestHandlerClass | undefined
@@ -61,6 +61,7 @@ process.on('message', (message: ToChild, handle?: net.Socket) => {
       void init(message)
       break
     case 'conn':
+      if (handle && message.tls) applyTLSDetails(handle, message.tls)
       if (handle) void serveConnection(message.id, handle, message.clientAddress)
       else void lostSocket(message.id)
       break

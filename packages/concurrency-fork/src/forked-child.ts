@@ -48,6 +48,10 @@ export interface Pending {
   timedOut?: boolean
   /** The child has the socket (stream requests); until then the parent keeps its copy open. */
   passed?: boolean
+  /** What was sent to the child when it is not `request` (a TLS connection's plaintext end). */
+  handle?: unknown
+  /** Called when the child has the socket (starts a TLS connection's bridge). */
+  onPassed?: () => void
 }
 
 /** One child process and the requests it is handling. */

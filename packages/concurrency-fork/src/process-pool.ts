@@ -1,11 +1,19 @@
+import type { TLSSocket } from 'node:tls'
 import {
   HandlerTimeoutError,
   InvalidStateError,
   RemoteHandlerError,
   WorkerExitedError,
 } from '@socketserver/core'
-import { publishWorker, type Transport, Waiters, type WorkerEvent } from '@socketserver/core/transport'
+import {
+  publishWorker,
+  type Transport,
+  tlsDetails,
+  Waiters,
+  type WorkerEvent,
+} from '@socketserver/core/transport'
 import { ForkedChild, type Pending, type SpawnOptions } from './forked-child.js'
+import { type Bridge, plaintextBridge } from './plaintext-bridge.js'
 import type { ToParent } from './protocol.js'
 
 export type ForkMode = 'pool' | 'per-request'
@@ -212,7 +220,8 @@ export class ProcessPool {
         if (!pending) return
         pending.passed = true
         // The child has the connection now; only its copy must stay open.
-        ;(pending.request as { destroy(): void }).destroy()
+        ;((pending.handle ?? pending.request) as { destroy(): void }).destroy()
+        pending.onPassed?.()
         break
       }
       case 'error': {
@@ -273,18 +282,27 @@ export class ProcessPool {
 
   /** Hands `request` to a child; resolves once the child is done with it (and any error reported). */
   async dispatch(request: unknown, clientAddress: unknown): Promise<void> {
+    const { transport } = this.#options
+    // A TLS connection terminates here; the child gets its plaintext (made before a child is chosen).
+    const tls = tlsDetails(request)
+    let bridge: Bridge | undefined
     let child: ForkedChild
     try {
+      if (tls && transport.socketType === 'stream')
+        bridge = await plaintextBridge(request as TLSSocket, transport.closeOptions())
       child = await this.#pickChild()
     } catch (error) {
+      bridge?.socket.destroy()
       this.#abortQuietly(request)
       await this.#options.report(request, clientAddress, error)
       return
     }
-    const { mode, handlerTimeout, maxRequestsPerChild, transport } = this.#options
+    const { mode, handlerTimeout, maxRequestsPerChild } = this.#options
     const id = this.#nextId++
     await new Promise<void>((resolve) => {
       const pending: Pending = { request, clientAddress, resolve, sends: [] }
+      if (bridge) Object.assign(pending, { handle: bridge.socket, onPassed: bridge.start })
+      const handle = bridge?.socket ?? request
       child.inFlight.set(id, pending)
       this.#byRequest.set(request, { child, id })
       child.assigned++
@@ -296,7 +314,7 @@ export class ProcessPool {
         }, handlerTimeout)
       }
       if (transport.socketType === 'stream') {
-        child.send({ t: 'conn', id, clientAddress }, request, (error) => {
+        child.send({ t: 'conn', id, clientAddress, ...(tls ? { tls } : {}) }, handle as never, (error) => {
           // Never reached the child (it died meanwhile): the exit handler reports it, or we do.
           if (error && child.inFlight.delete(id)) {
             this.#byRequest.delete(request)

@@ -1,4 +1,5 @@
 import type { SerializedError } from '@socketserver/core'
+import type { TLSDetails } from '@socketserver/core/transport'
 
 /** What kind of request a child handles: a passed stream socket, or a datagram the parent received. */
 export type RequestKind = 'stream' | 'udp' | 'unix-dgram'
@@ -18,8 +19,11 @@ export interface ChildSetup {
 /** Parent → child. Sent with `serialization: 'advanced'`, so Buffers cross as Uint8Arrays. */
 export type ToChild =
   | ({ t: 'init' } & ChildSetup)
-  /** A connection; the socket travels as the message's handle. */
-  | { t: 'conn'; id: number; clientAddress: unknown }
+  /**
+   * A connection; the socket travels as the message's handle. `tls`: it carries the plaintext of a
+   * TLS connection that terminates in the parent (see plaintext-bridge.ts).
+   */
+  | { t: 'conn'; id: number; clientAddress: unknown; tls?: TLSDetails }
   | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
   /** The parent sent (or failed to send) the datagram of `send` number `seq`. */
   | { t: 'sent'; seq: number; error?: SerializedError }

@@ -1,4 +1,5 @@
 import net from 'node:net'
+import { TLSSocket } from 'node:tls'
 import { type ResourceLimits, Worker } from 'node:worker_threads'
 import {
   HandlerModuleError,
@@ -349,7 +350,8 @@ export class ThreadPool {
 
   #sendStream(task: Task, socket: net.Socket, clientAddress: unknown): void {
     const worker = task.worker.worker
-    if (this.#streamPath === 'transfer') {
+    // A TLSSocket cannot move (its TLS state is this thread's): it is always proxied.
+    if (this.#streamPath === 'transfer' && !(socket instanceof TLSSocket)) {
       try {
         worker.postMessage({ t: 'socket', id: task.id, socket, clientAddress } satisfies ToWorker, [
           socket as never,

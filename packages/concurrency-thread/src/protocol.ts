@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads'
 import type { SerializedError } from '@socketserver/core'
+import type { TLSDetails } from '@socketserver/core/transport'
 
 /** What every worker gets in `workerData` (besides core's HANDLER_WORKER_MARK). */
 export interface WorkerSetup {
@@ -25,6 +26,8 @@ export interface SocketInfo {
   remoteFamily: string | undefined
   localAddress: string | undefined
   localPort: number | undefined
+  /** A TLS connection (it terminates in the main thread): what the handler may read of it. */
+  tls?: TLSDetails
 }
 
 // main → worker, on the worker's parentPort

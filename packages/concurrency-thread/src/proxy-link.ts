@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { RemoteHandlerError, type SerializedError } from '@socketserver/core'
+import { tlsDetails } from '@socketserver/core/transport'
 import {
   type FromProxy,
   ownBytes,
@@ -48,6 +49,7 @@ export class ProxyLink {
       remoteFamily: socket.remoteFamily,
       localAddress: socket.localAddress,
       localPort: socket.localPort,
+      tls: tlsDetails(socket),
     }
   }
 

@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream'
 import type { MessagePort } from 'node:worker_threads'
+import { applyTLSDetails } from '@socketserver/core/transport'
 import {
   type FromProxy,
   ownBytes,
@@ -38,6 +39,7 @@ export class ProxySocket extends Duplex {
     this.remoteFamily = info.remoteFamily
     this.localAddress = info.localAddress
     this.localPort = info.localPort
+    if (info.tls) applyTLSDetails(this, info.tls)
     port.on('message', (message: ToProxy) => this.#onMessage(message))
   }
 

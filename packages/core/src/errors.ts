@@ -39,6 +39,10 @@ export type ErrorCode =
   | 'SOCKSRV_INHERITED_SOCKET_UNSUPPORTED'
   | 'SOCKSRV_SERVICE_NOTIFY'
   | 'SOCKSRV_RESTART_FAILED'
+  // @socketserver/transport-tls
+  | 'SOCKSRV_TLS_HANDSHAKE'
+  | 'SOCKSRV_TLS_HANDSHAKE_TIMEOUT'
+  | 'SOCKSRV_TLS_UNAUTHORIZED'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode

@@ -329,14 +329,16 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     clientAddress: ClientAddress,
   ): Promise<void> {
     for (const stage of stages) {
-      this.#admitting.add(request)
+      // The stage's own request: the one it resolves with may be another (a TLSSocket).
+      const entering = request
+      this.#admitting.add(entering)
       try {
-        ;[request, clientAddress] = await stage.admit(request, clientAddress)
+        ;[request, clientAddress] = await stage.admit(entering, clientAddress)
       } catch (error) {
-        this.#refuse(stage.name, request, clientAddress, error)
+        this.#refuse(stage.name, entering, clientAddress, error)
         return
       } finally {
-        this.#admitting.delete(request)
+        this.#admitting.delete(entering)
       }
     }
     this.enqueueRequest(request, clientAddress)

@@ -33,6 +33,7 @@ export {
   LINGER_BYTES,
   lingeringStreamTransport,
 } from './stream-close.js'
+export { applyTLSDetails, type TLSDetails, tlsDetails } from './tls-details.js'
 export type {
   ConnectionStage,
   DatagramTransport,

@@ -4,6 +4,7 @@
 import { ForkingMixIn } from '@socketserver/concurrency-fork'
 import { ThreadingMixIn } from '@socketserver/concurrency-thread'
 import { TCPServer } from '@socketserver/transport-tcp'
+import { TLSServer } from '@socketserver/transport-tls'
 import { UDPServer } from '@socketserver/transport-udp'
 import { UnixDatagramServer, UnixStreamServer } from '@socketserver/transport-unix'
 
@@ -12,6 +13,7 @@ export * from '@socketserver/concurrency-thread'
 export * from '@socketserver/core'
 export * from '@socketserver/stream-handlers'
 export * from '@socketserver/transport-tcp'
+export * from '@socketserver/transport-tls'
 export * from '@socketserver/transport-udp'
 export * from '@socketserver/transport-unix'
 
@@ -32,3 +34,8 @@ export class ForkingUDPServer extends ForkingMixIn(UDPServer) {}
 export class ForkingUnixStreamServer extends ForkingMixIn(UnixStreamServer) {}
 /** Python's `ForkingUnixDatagramServer`: `ForkingMixIn(UnixDatagramServer)`. */
 export class ForkingUnixDatagramServer extends ForkingMixIn(UnixDatagramServer) {}
+
+/** TLS handled in worker threads: `ThreadingMixIn(TLSServer)` (TLS terminates in the main thread). */
+export class ThreadingTLSServer extends ThreadingMixIn(TLSServer) {}
+/** TLS handled in child processes: `ForkingMixIn(TLSServer)` (TLS terminates in the parent). */
+export class ForkingTLSServer extends ForkingMixIn(TLSServer) {}

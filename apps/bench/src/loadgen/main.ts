@@ -5,6 +5,7 @@ import { rpcWorkloads } from './rpc.js'
 import { tcpConnect } from './tcp-connect.js'
 import { tcpIdle } from './tcp-idle.js'
 import { tcpPingPong } from './tcp-pingpong.js'
+import { tlsConnect, tlsPingPong } from './tls.js'
 import { udpPingPong } from './udp-pingpong.js'
 
 /**
@@ -18,11 +19,13 @@ const workloads: Record<string, Workload> = {
   'tcp-pingpong': tcpPingPong,
   'tcp-connect': tcpConnect,
   'tcp-idle': tcpIdle,
+  'tls-pingpong': tlsPingPong,
+  'tls-connect': tlsConnect,
   'udp-pingpong': udpPingPong,
   ...rpcWorkloads,
 }
 /** Idle connections read the server's memory before and after all of them: one thread only. */
-const SPLITTABLE = new Set(['tcp-pingpong', 'tcp-connect', 'udp-pingpong'])
+const SPLITTABLE = new Set(['tcp-pingpong', 'tcp-connect', 'udp-pingpong', 'tls-pingpong', 'tls-connect'])
 
 interface WorkerReply {
   result?: RunResult

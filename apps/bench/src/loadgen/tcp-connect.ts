@@ -4,6 +4,19 @@ import type { RunRequest, RunResult } from '../protocol.js'
 import { LatencyHistogram } from '../stats.js'
 import { beginWindow, sleep } from './window.js'
 
+/** Opens a client connection reading through `onread`; `ready` is the event that says it is usable. */
+export type Opener = (
+  req: RunRequest,
+  onread: { buffer: Buffer; callback: (n: number) => boolean },
+) => { socket: net.Socket; ready: 'connect' | 'secureConnect' }
+
+/** node:net, TCP or (with `path`) Unix. */
+export const netOpener: Opener = ({ host, port, path }, onread) => ({
+  socket:
+    path === undefined ? net.connect({ host, port, noDelay: true, onread }) : net.connect({ path, onread }),
+  ready: 'connect',
+})
+
 /** A request that takes longer than this is counted as an error (and its socket destroyed). */
 const REQUEST_TIMEOUT_MS = 5_000
 
@@ -13,8 +26,12 @@ const REQUEST_TIMEOUT_MS = 5_000
  * TIME_WAIT state lands on its side and this process never runs out of ephemeral ports. Latency is
  * connect to close.
  */
-export async function tcpConnect(req: RunRequest, histogram = new LatencyHistogram()): Promise<RunResult> {
-  const { host, port, connections, durationMs, messageSize } = req
+export async function tcpConnect(
+  req: RunRequest,
+  histogram = new LatencyHistogram(),
+  open: Opener = netOpener,
+): Promise<RunResult> {
+  const { connections, durationMs, messageSize } = req
   const line = Buffer.alloc(messageSize, 0x61)
   line[messageSize - 1] = 10
   const readBuffer = Buffer.allocUnsafe(64 * 1024)
@@ -49,21 +66,16 @@ export async function tcpConnect(req: RunRequest, histogram = new LatencyHistogr
         socket.destroy()
         resolve()
       }
-      const socket = net.connect({
-        host,
-        port,
-        noDelay: true,
-        onread: {
-          buffer: readBuffer,
-          callback: (n) => {
-            if (ok && !readBuffer.subarray(0, n).equals(line.subarray(got, got + n))) ok = false
-            got += n
-            return true
-          },
+      const { socket, ready } = open(req, {
+        buffer: readBuffer,
+        callback: (n) => {
+          if (ok && !readBuffer.subarray(0, n).equals(line.subarray(got, got + n))) ok = false
+          got += n
+          return true
         },
       })
       const timer = setTimeout(() => finish(`no answer in ${REQUEST_TIMEOUT_MS} ms`), REQUEST_TIMEOUT_MS)
-      socket.once('connect', () => socket.write(line))
+      socket.once(ready, () => socket.write(line))
       // The server's FIN: answer with ours (no TIME_WAIT here), done.
       socket.once('end', () => finish())
       socket.once('error', (error) => finish(error.message))

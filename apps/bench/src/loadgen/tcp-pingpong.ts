@@ -1,7 +1,8 @@
-import net from 'node:net'
+import type net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { RunRequest, RunResult } from '../protocol.js'
 import { LatencyHistogram } from '../stats.js'
+import { netOpener, type Opener } from './tcp-connect.js'
 
 const CONNECT_TIMEOUT_MS = 5_000
 /** How long the round waits for pings still in flight at the deadline before closing. */
@@ -26,8 +27,12 @@ interface Conn {
  * (no Buffer or 'data' event per read), writes reuse one payload Buffer, latencies go into a
  * preallocated histogram.
  */
-export async function tcpPingPong(req: RunRequest, histogram = new LatencyHistogram()): Promise<RunResult> {
-  const { host, port, path, connections, durationMs, messageSize } = req
+export async function tcpPingPong(
+  req: RunRequest,
+  histogram = new LatencyHistogram(),
+  open: Opener = netOpener,
+): Promise<RunResult> {
+  const { connections, durationMs, messageSize } = req
   const echo = req.replySize === undefined
   const replySize = req.replySize ?? messageSize
   const payload = Buffer.alloc(messageSize)
@@ -101,12 +106,10 @@ export async function tcpPingPong(req: RunRequest, histogram = new LatencyHistog
         new Promise<void>((resolve, reject) => {
           const conn = { got: 0, sentAt: 0, verified: false, inFlight: false } as Conn
           const onread = { buffer: readBuffer, callback: (n: number) => onRead(conn, n) }
-          conn.socket =
-            path === undefined
-              ? net.connect({ host, port, noDelay: true, onread })
-              : net.connect({ path, onread })
+          const { socket, ready } = open(req, onread)
+          conn.socket = socket
           conns.push(conn)
-          conn.socket.once('connect', resolve)
+          conn.socket.once(ready, resolve)
           conn.socket.once('error', reject)
         }),
     ),

@@ -298,3 +298,76 @@ export const cpuBound: Scenario = {
       'calibrated at start to ~2 ms on an idle core (the fastest of several runs); under load it takes longer.',
   ],
 }
+
+const tlsRemark =
+  'TLS terminates in the main thread (or the parent) in every mode (ADR 0013): the pools add a hop for the ' +
+  'plaintext (a MessagePort to a worker; a local socket pair to a child) on top of the same crypto.'
+
+export const tlsPingPong: Scenario = {
+  name: 'tls-pingpong',
+  description:
+    'TLS echo ping-pong on 127.0.0.1 (TLS 1.3, P-256): each connection keeps one message in flight',
+  workload: 'tls-pingpong',
+  servers: [
+    {
+      id: 'eventloop-tls-stream',
+      label: 'EventLoopTLSServer + StreamRequestHandler (rfile.copyTo)',
+      launch: { node: 'eventloop-tls-stream' },
+    },
+    { id: 'raw-tls', label: 'raw tls.createServer echo', launch: { node: 'raw-tls' } },
+    {
+      id: 'thread-pool-tls',
+      label: `ThreadingMixIn(TLSServer), ${pool} threads + StreamRequestHandler`,
+      launch: { node: 'thread-pool-tls' },
+    },
+    {
+      id: 'fork-pool-tls',
+      label: `ForkingMixIn(TLSServer), ${pool} processes + StreamRequestHandler`,
+      launch: { node: 'fork-pool-tls' },
+    },
+  ],
+  defaultServers: ['eventloop-tls-stream', 'raw-tls', 'thread-pool-tls', 'fork-pool-tls'],
+  smokeServers: ['eventloop-tls-stream', 'raw-tls'],
+  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
+  smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 50, messageSize: 64 },
+  comparisons: [
+    { subject: 'eventloop-tls-stream', baseline: 'raw-tls', target: 0.95 },
+    { subject: 'thread-pool-tls', baseline: 'raw-tls' },
+    { subject: 'fork-pool-tls', baseline: 'raw-tls' },
+  ],
+  remarks: [tlsRemark],
+}
+
+export const tlsConnect: Scenario = {
+  name: 'tls-connect',
+  description: 'a full TLS handshake per request: connect, handshake, one line, its echo, the server closes',
+  workload: 'tls-connect',
+  servers: [
+    {
+      id: 'eventloop-tls-line',
+      label: 'EventLoopTLSServer + StreamRequestHandler (readline, write)',
+      launch: { node: 'eventloop-tls-line' },
+    },
+    { id: 'raw-tls-line', label: 'raw tls.createServer (one line, end)', launch: { node: 'raw-tls-line' } },
+    {
+      id: 'thread-pool-tls-line',
+      label: `ThreadingMixIn(TLSServer), ${pool} threads + readline/write`,
+      launch: { node: 'thread-pool-tls-line' },
+    },
+    {
+      id: 'fork-pool-tls-line',
+      label: `ForkingMixIn(TLSServer), ${pool} processes + readline/write`,
+      launch: { node: 'fork-pool-tls-line' },
+    },
+  ],
+  defaultServers: ['eventloop-tls-line', 'raw-tls-line', 'thread-pool-tls-line', 'fork-pool-tls-line'],
+  smokeServers: ['eventloop-tls-line', 'raw-tls-line'],
+  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 20, messageSize: 64 },
+  smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 20, messageSize: 64 },
+  comparisons: [
+    { subject: 'eventloop-tls-line', baseline: 'raw-tls-line', target: 0.9 },
+    { subject: 'thread-pool-tls-line', baseline: 'raw-tls-line' },
+    { subject: 'fork-pool-tls-line', baseline: 'raw-tls-line' },
+  ],
+  remarks: [tlsRemark],
+}
