@@ -20,6 +20,18 @@ export {
   Waiters,
   type WorkerEvent,
 } from './pool-support.js'
+export { crc32c } from './proxy-protocol/crc32c.js'
+export {
+  type ConnectionHandoff,
+  checkProxyProtocol,
+  connectionHandoff,
+  DEFAULT_HEADER_TIMEOUT,
+  proxyProtocolOption,
+  proxyProtocolStage,
+  readProxyHeader,
+  receiveHandoff,
+  setProxyInfo,
+} from './proxy-protocol/stage.js'
 export {
   type CloseStreamOptions,
   closeStreamSocket,
