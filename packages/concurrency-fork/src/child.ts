@@ -10,7 +10,7 @@ import {
   type RequestHandlerClass,
   runHandler,
 } from '@socketserver/core'
-import { closeStreamSocket, loadHandlerClass } from '@socketserver/core/transport'
+import { closeStreamSocket, loadHandlerClass, receiveHandoff } from '@socketserver/core/transport'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
 
 let Handler: RequestHandlerClass | undefined
@@ -61,8 +61,10 @@ process.on('message', (message: ToChild, handle?: net.Socket) => {
       void init(message)
       break
     case 'conn':
-      if (handle) void serveConnection(message.id, handle, message.clientAddress)
-      else void lostSocket(message.id)
+      if (handle) {
+        receiveHandoff(handle, message.handoff)
+        void serveConnection(message.id, handle, message.clientAddress)
+      } else void lostSocket(message.id)
       break
     case 'dgram':
       void serveDatagram(

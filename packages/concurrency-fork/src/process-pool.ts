@@ -1,10 +1,17 @@
+import type net from 'node:net'
 import {
   HandlerTimeoutError,
   InvalidStateError,
   RemoteHandlerError,
   WorkerExitedError,
 } from '@socketserver/core'
-import { publishWorker, type Transport, Waiters, type WorkerEvent } from '@socketserver/core/transport'
+import {
+  connectionHandoff,
+  publishWorker,
+  type Transport,
+  Waiters,
+  type WorkerEvent,
+} from '@socketserver/core/transport'
 import { ForkedChild, type Pending, type SpawnOptions } from './forked-child.js'
 import type { ToParent } from './protocol.js'
 
@@ -289,7 +296,9 @@ export class ProcessPool {
         }, handlerTimeout)
       }
       if (transport.socketType === 'stream') {
-        child.send({ t: 'conn', id, clientAddress }, request, (error) => {
+        // The descriptor moves: bytes read here past a PROXY header must travel with it.
+        const handoff = connectionHandoff(request as net.Socket, true)
+        child.send({ t: 'conn', id, clientAddress, ...(handoff && { handoff }) }, request, (error) => {
           // Never reached the child (it died meanwhile): the exit handler reports it, or we do.
           if (error && child.inFlight.delete(id)) {
             this.#byRequest.delete(request)

@@ -1,4 +1,5 @@
 import type { SerializedError } from '@socketserver/core'
+import type { ConnectionHandoff } from '@socketserver/core/transport'
 
 /** What kind of request a child handles: a passed stream socket, or a datagram the parent received. */
 export type RequestKind = 'stream' | 'udp' | 'unix-dgram'
@@ -18,8 +19,8 @@ export interface ChildSetup {
 /** Parent → child. Sent with `serialization: 'advanced'`, so Buffers cross as Uint8Arrays. */
 export type ToChild =
   | ({ t: 'init' } & ChildSetup)
-  /** A connection; the socket travels as the message's handle. */
-  | { t: 'conn'; id: number; clientAddress: unknown }
+  /** A connection; the socket travels as the message's handle, with what a connection stage read. */
+  | { t: 'conn'; id: number; clientAddress: unknown; handoff?: ConnectionHandoff }
   | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
   /** The parent sent (or failed to send) the datagram of `send` number `seq`. */
   | { t: 'sent'; seq: number; error?: SerializedError }

@@ -1,16 +1,16 @@
-// PROXY protocol headers shared by core's parser tests and the servers' socket tests: good ones
+// PROXY protocol headers for the parser's tests and every stream server's socket tests: good ones
 // (each with what it must parse to) and a malformed corpus, including bugs other implementations
 // shipped (v2 length ignored, TLVs leaked into the payload, a 65 535 length, lax v1 numbers).
 import { encodeProxyHeader, PP2_TYPE, type ProxyHeaderReason } from '@socketserver/core'
 
 const SIG = '0d0a0d0a000d0a515549540a'
 
-export function v2(hex: string): Buffer {
+function v2(hex: string): Buffer {
   return Buffer.from(SIG + hex.replace(/\s+/g, ''), 'hex')
 }
 
 /** A v2 header with a TLV section of `tlvs` bytes after an INET block (length fixed up). */
-export function v2Inet(tlvs: Buffer, command = 0x21): Buffer {
+function v2Inet(tlvs: Buffer, command = 0x21): Buffer {
   const fixed = v2(`${command.toString(16)} 11 0000 cb007107 c0000201 d431 0050`)
   const header = Buffer.concat([fixed, tlvs])
   header.writeUInt16BE(header.length - 16, 14)
@@ -22,7 +22,7 @@ function tlv(type: number, value: Buffer | string): Buffer {
   return Buffer.concat([Buffer.from([type, bytes.length >> 8, bytes.length & 0xff]), bytes])
 }
 
-export const SSL_TLV = tlv(
+const SSL_TLV = tlv(
   PP2_TYPE.SSL,
   Buffer.concat([
     Buffer.from([0x07, 0, 0, 0, 0]),
@@ -34,7 +34,7 @@ export const SSL_TLV = tlv(
   ]),
 )
 
-export interface GoodHeader {
+export interface ProxyGoodHeader {
   name: string
   bytes: Buffer
   /** The client address a server must see ('' keeps the connection's own). */
@@ -60,7 +60,7 @@ const withTLVs = encodeProxyHeader({
   crc32c: true,
 })
 
-export const GOOD: readonly GoodHeader[] = [
+export const PROXY_GOOD_HEADERS: readonly ProxyGoodHeader[] = [
   {
     name: 'v1 TCP4',
     bytes: Buffer.from('PROXY TCP4 203.0.113.7 192.0.2.1 54321 80\r\n'),
@@ -133,7 +133,7 @@ export const GOOD: readonly GoodHeader[] = [
   },
 ]
 
-export interface BadHeader {
+export interface ProxyBadHeader {
   name: string
   bytes: Buffer
   code: 'SOCKSRV_PROXY_HEADER' | 'SOCKSRV_PROXY_CHECKSUM'
@@ -145,7 +145,7 @@ badChecksum[badChecksum.length - 1]! ^= 0x01
 const tamperedAfterChecksum = Buffer.from(withTLVs)
 tamperedAfterChecksum[20]! ^= 0x01 // the source address, under the CRC
 
-export const BAD: readonly BadHeader[] = [
+export const PROXY_BAD_HEADERS: readonly ProxyBadHeader[] = [
   {
     name: 'not a header (HTTP)',
     bytes: Buffer.from('GET / HTTP/1.0\r\n\r\n'),
@@ -356,3 +356,33 @@ export const BAD: readonly BadHeader[] = [
     code: 'SOCKSRV_PROXY_CHECKSUM',
   },
 ]
+
+/**
+ * Connects from `localAddress`, sends `pieces` (a short pause between them, so each is its own
+ * segment), and resolves with the first line the server answers.
+ */
+export async function proxyExchange(
+  port: number,
+  pieces: readonly (Buffer | string)[],
+  localAddress = '127.0.0.1',
+): Promise<string> {
+  const { connect } = await import('node:net')
+  const socket = connect({ port, host: '127.0.0.1', localAddress, noDelay: true })
+  socket.on('error', () => {})
+  let received = ''
+  const answered = new Promise<string>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1')
+      if (received.includes('\n')) resolve(received.slice(0, received.indexOf('\n')))
+    })
+    socket.on('close', () => resolve(received))
+  })
+  await new Promise((resolve) => socket.once('connect', resolve))
+  for (const [i, piece] of pieces.entries()) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    if (!socket.destroyed) socket.write(piece)
+  }
+  const line = await answered
+  socket.destroy()
+  return line
+}

@@ -1,3 +1,4 @@
+import { PROXY_BAD_HEADERS as BAD, PROXY_GOOD_HEADERS as GOOD } from '@socketserver/compliance-tests'
 import {
   encodeProxyHeader,
   ProxyChecksumError,
@@ -8,7 +9,6 @@ import {
 } from '@socketserver/core'
 import { connectionHandoff, crc32c, proxyProtocolOption, receiveHandoff } from '@socketserver/core/transport'
 import { describe, expect, it } from 'vitest'
-import { BAD, GOOD } from './helpers/proxy-corpus.js'
 
 const PAYLOAD = Buffer.from('payload\r\nafter the header')
 
