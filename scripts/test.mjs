@@ -46,6 +46,9 @@ const clients = {
   rpcbind: 'rpcbind',
   rpcgen: 'rpcsvc-proto',
   cc: 'gcc',
+  haproxy: 'haproxy',
+  curl: 'curl',
+  openssl: 'openssl',
   // a path: a file the package provides (headers), not a command
   '/usr/include/tirpc/rpc/rpc.h': 'libtirpc-dev',
 }

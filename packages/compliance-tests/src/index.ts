@@ -7,6 +7,7 @@ export {
   type SuiteHandlerContext,
   type SuiteHandlers,
 } from './handlers.js'
+export { freePort, type HAProxy, startHAProxy } from './haproxy.js'
 export { Harness } from './harness.js'
 export {
   PROXY_BAD_HEADERS,
