@@ -113,6 +113,7 @@ async function through(
   line: string,
   secure = false,
 ): Promise<{ reply: string; localPort: number }> {
+  // tls.connect() passes localAddress on to net.connect(); its options type leaves it out.
   const socket = secure
     ? tls.connect({
         port,
@@ -120,7 +121,7 @@ async function through(
         localAddress: '127.0.0.2',
         servername: 'chat.example',
         rejectUnauthorized: false,
-      })
+      } as tls.ConnectionOptions)
     : net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' })
   socket.on('error', () => {})
   await once(socket, secure ? 'secureConnect' : 'connect')
@@ -132,7 +133,7 @@ async function through(
   return { reply: Buffer.concat(chunks).toString(), localPort }
 }
 
-const last = (line: string) => seen.findLast((s) => s.line === line)!
+const last = (line: string) => seen.filter((s) => s.line === line).at(-1)!
 
 describe('behind a real HAProxy', () => {
   it('send-proxy (v1): the server sees the original client, not HAProxy', async () => {
