@@ -28,7 +28,6 @@ export {
   DEFAULT_HEADER_TIMEOUT,
   proxyProtocolOption,
   proxyProtocolStage,
-  readProxyHeader,
   receiveHandoff,
   setProxyInfo,
 } from './proxy-protocol/stage.js'

@@ -2,7 +2,7 @@ import { isMainThread, parentPort, Worker } from 'node:worker_threads'
 import type { LoadgenMessage, ParentMessage, RunRequest, RunResult } from '../protocol.js'
 import { type HistogramData, LatencyHistogram } from '../stats.js'
 import { rpcWorkloads } from './rpc.js'
-import { tcpConnect } from './tcp-connect.js'
+import { tcpConnect, tcpConnectProxy } from './tcp-connect.js'
 import { tcpIdle } from './tcp-idle.js'
 import { tcpPingPong } from './tcp-pingpong.js'
 import { udpPingPong } from './udp-pingpong.js'
@@ -17,12 +17,13 @@ type Workload = (req: RunRequest, histogram?: LatencyHistogram) => Promise<RunRe
 const workloads: Record<string, Workload> = {
   'tcp-pingpong': tcpPingPong,
   'tcp-connect': tcpConnect,
+  'tcp-connect-proxy': tcpConnectProxy,
   'tcp-idle': tcpIdle,
   'udp-pingpong': udpPingPong,
   ...rpcWorkloads,
 }
 /** Idle connections read the server's memory before and after all of them: one thread only. */
-const SPLITTABLE = new Set(['tcp-pingpong', 'tcp-connect', 'udp-pingpong'])
+const SPLITTABLE = new Set(['tcp-pingpong', 'tcp-connect', 'tcp-connect-proxy', 'udp-pingpong'])
 
 interface WorkerReply {
   result?: RunResult

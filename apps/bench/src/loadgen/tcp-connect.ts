@@ -13,10 +13,16 @@ const REQUEST_TIMEOUT_MS = 5_000
  * TIME_WAIT state lands on its side and this process never runs out of ephemeral ports. Latency is
  * connect to close.
  */
-export async function tcpConnect(req: RunRequest, histogram = new LatencyHistogram()): Promise<RunResult> {
+export async function tcpConnect(
+  req: RunRequest,
+  histogram = new LatencyHistogram(),
+  header?: Buffer,
+): Promise<RunResult> {
   const { host, port, connections, durationMs, messageSize } = req
   const line = Buffer.alloc(messageSize, 0x61)
   line[messageSize - 1] = 10
+  // The PROXY header goes in the same write as the line: what is measured is parsing it, not a segment more.
+  const request = header ? Buffer.concat([header, line]) : line
   const readBuffer = Buffer.allocUnsafe(64 * 1024)
   let measuring = true
   let completed = 0
@@ -63,7 +69,7 @@ export async function tcpConnect(req: RunRequest, histogram = new LatencyHistogr
         },
       })
       const timer = setTimeout(() => finish(`no answer in ${REQUEST_TIMEOUT_MS} ms`), REQUEST_TIMEOUT_MS)
-      socket.once('connect', () => socket.write(line))
+      socket.once('connect', () => socket.write(request))
       // The server's FIN: answer with ours (no TIME_WAIT here), done.
       socket.once('end', () => finish())
       socket.once('error', (error) => finish(error.message))
@@ -86,3 +92,10 @@ export async function tcpConnect(req: RunRequest, histogram = new LatencyHistogr
     ...(firstError === undefined ? {} : { firstError }),
   }
 }
+
+/** HAProxy's `send-proxy-v2` header for an IPv4 client (28 bytes): what a balancer adds to each connection. */
+const PROXY_V2 = Buffer.from('0d0a0d0a000d0a515549540a2111000ccb007107c0000201d4310050', 'hex')
+
+/** `tcp-connect` with a PROXY protocol v2 header ahead of each request. */
+export const tcpConnectProxy = (req: RunRequest, histogram?: LatencyHistogram) =>
+  tcpConnect(req, histogram, PROXY_V2)

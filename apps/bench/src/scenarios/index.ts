@@ -1,4 +1,14 @@
-import { bulk, cpuBound, idle, tcpConnect, tcpPingPong, udpPingPong, unixPingPong } from './all.js'
+import {
+  bulk,
+  cpuBound,
+  haproxyScale,
+  idle,
+  proxyConnect,
+  tcpConnect,
+  tcpPingPong,
+  udpPingPong,
+  unixPingPong,
+} from './all.js'
 import { rpcTcpGet, rpcTcpNull, rpcUdpGet, rpcUdpNull } from './sunrpc.js'
 import type { Scenario } from './types.js'
 
@@ -17,4 +27,6 @@ export const scenarios: Scenario[] = [
   rpcTcpGet,
   rpcUdpNull,
   rpcUdpGet,
+  proxyConnect,
+  haproxyScale,
 ]
