@@ -25,6 +25,7 @@ export interface CliOptions {
   maxOutputBuffer: number
   idleTimeout: number | null
   drainTimeout: number
+  proxyProtocol: boolean | { trustedProxies: string[] }
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -49,6 +50,10 @@ ${choiceList(CHAT_MODES)}
                            after as long again; 0 never. Default: ${DEFAULT_LIMITS.idleTimeout}
   --drain-timeout <ms>     On SIGINT/SIGTERM, how long to wait for connections to close; a second
                            signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
+  --proxy-protocol         Behind a load balancer (HAProxy send-proxy/send-proxy-v2): read a PROXY
+                           protocol header on every connection, to see users' real addresses.
+  --trusted-proxies <list> Comma-separated addresses/CIDRs a header is accepted from (implies
+                           --proxy-protocol); other clients are refused.
   -h, --help               Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}    (or point an IRC client at ${DEFAULT_HOST}/${DEFAULT_IRC_PORT})
@@ -70,6 +75,8 @@ export function parseCliArgs(argv: string[]): CliOptions {
     'max-output': { type: 'string' },
     'idle-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
+    'proxy-protocol': { type: 'boolean' },
+    'trusted-proxies': { type: 'string' },
   })
   const mode: ChatMode = choice('--mode', values.mode, 'event-loop', CHAT_MODES)
   const bus = values.bus ?? 'memory'
@@ -104,5 +111,8 @@ export function parseCliArgs(argv: string[]): CliOptions {
     ),
     idleTimeout: idleTimeout === 0 ? null : idleTimeout,
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
+    proxyProtocol: values['trusted-proxies']
+      ? { trustedProxies: values['trusted-proxies'].split(',').filter(Boolean) }
+      : values['proxy-protocol'] === true,
   }
 }

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type BaseServer, formatAddress, type InetAddress } from '@socketserver/core'
+import {
+  type BaseServer,
+  formatAddress,
+  type InetAddress,
+  type ProxyProtocolSetting,
+} from '@socketserver/core'
 import { defaultChildEnv, ForkingTCPServer, ThreadingTCPServer } from '@socketserver/socketserver'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
 import { type ChatHub, connectBus, startChatHub } from './bus/index.js'
@@ -84,6 +89,12 @@ export interface ChatServerOptions {
   workers?: number
   /** The server's name in IRC replies. Default: `'socketserver.chat'`. */
   serverName?: string
+  /**
+   * Behind a load balancer: read a PROXY protocol header on each connection (see the TCP server's
+   * `proxyProtocol`), so WHO, WHOIS and the per-address limits see the users' own addresses.
+   * Default: `false`.
+   */
+  proxyProtocol?: ProxyProtocolSetting
 }
 
 export interface ChatServer {
@@ -120,6 +131,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     limits = {},
     workers,
     serverName,
+    proxyProtocol = false,
   } = options
   if (!isChatMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   const pooled = mode !== 'event-loop'
@@ -160,6 +172,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       node = new ChatNode(await connectBus(bus, { prefix: redisPrefix }))
       handlers = createChatHandlers({ node, limits, serverName })
     }
+    serverOptions.proxyProtocol = proxyProtocol
     const { Server } = CHAT_MODES[mode]
     const wanted: [ChatProtocol, number | null, unknown][] = [
       ['line', port, handlers.LineHandler],
