@@ -175,7 +175,7 @@ describe('behind a real HAProxy', () => {
     expect(reply).toBe(`127.0.0.2 ${localPort}\n`)
     const { info } = last('hello ssl')
     expect(info?.authority).toBe('chat.example')
-    expect(info?.ssl?.client! & 0x01).toBe(1)
+    expect((info?.ssl?.client ?? 0) & 0x01).toBe(1)
     expect(info?.ssl?.version).toMatch(/^TLSv1\.[23]$/)
     expect(info?.ssl?.cipher).toBeTruthy()
     expect(info?.uniqueId?.toString()).toMatch(/^ssl-\d+$/)
