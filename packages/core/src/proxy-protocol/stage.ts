@@ -211,6 +211,7 @@ function readProxyHeader(
     }
     deadlines.add(expire)
     socket.on('data', onData)
+    socket.resume() // a pool's server accepts paused (readableFlowing false): 'data' alone would not start it
     socket.once('end', onEnd)
     socket.once('close', onEnd)
   })
