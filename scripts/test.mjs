@@ -50,6 +50,8 @@ const clients = {
   cc: 'gcc',
   promtool: 'prometheus',
   'systemd-socket-activate': 'systemd',
+  haproxy: 'haproxy',
+  curl: 'curl',
   // a path: a file the package provides (headers), not a command
   '/usr/include/tirpc/rpc/rpc.h': 'libtirpc-dev',
 }

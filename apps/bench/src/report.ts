@@ -49,11 +49,13 @@ export const metricName: Record<Metric, string> = {
   requestsPerSecond: 'requests/s',
   megabytesPerSecond: 'MB/s',
   bytesPerConnection: 'memory per connection',
+  serverCpuUsPerRequest: 'server CPU per request',
 }
 
 export function formatMetric(value: number | undefined, metric: Metric): string {
   if (metric === 'megabytesPerSecond') return fmt1(value)
   if (metric === 'bytesPerConnection') return `${fmtKb(value)} KB`
+  if (metric === 'serverCpuUsPerRequest') return `${fmt1(value)} µs`
   return fmtRps(value ?? Number.NaN)
 }
 

@@ -112,8 +112,9 @@ export interface RunContext {
   hooks: Hooks
 }
 
-/** Higher is better except memory. */
-export const lowerIsBetter = (metric: Metric) => metric === 'bytesPerConnection'
+/** Higher is better except memory and CPU per request. */
+export const lowerIsBetter = (metric: Metric) =>
+  metric === 'bytesPerConnection' || metric === 'serverCpuUsPerRequest'
 
 function launchCommand(spec: ServerSpec, ctx: RunContext): { command: string; args: string[] } {
   if ('command' in spec.launch) return { command: spec.launch.command, args: spec.launch.args }
@@ -221,7 +222,7 @@ export async function runScenario(run: ScenarioRun, ctx: RunContext): Promise<Ou
       try {
         result = await ctx.loadgen.run(
           {
-            workload: scenario.workload,
+            workload: spec.workload ?? scenario.workload,
             host: server.host,
             port: server.port,
             ...(server.path === undefined ? {} : { path: server.path }),

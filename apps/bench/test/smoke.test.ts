@@ -146,6 +146,8 @@ describe('bench harness', () => {
       'rpc-tcp-get',
       'rpc-udp-null',
       'rpc-udp-get',
+      'proxy-connect',
+      'haproxy-scale',
     ]
     for (const name of names) expect(run.stdout).toMatch(new RegExp(`^== scenario ${name}: `, 'm'))
     // Every peer the issue names answered and was measured.
@@ -164,11 +166,14 @@ describe('bench harness', () => {
     )
     expect(run.stdout).toMatch(/^target: fork-pool-hash >= 1\.6 x eventloop-hash requests\/s: (PASS|FAIL)/m)
     const targets = /^targets \((\d+)\):$/m.exec(run.stdout)
-    // Ten (one of them metrics on vs off), and the thread pool's echo target where sockets transfer
-    // to workers (Node >= 26).
-    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 11 : 10)
+    // Eleven (one of them metrics on vs off, one the PROXY header's CPU), and the thread pool's echo
+    // target where sockets transfer to workers (Node >= 26).
+    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 12 : 11)
     expect(run.stdout).toMatch(
       /^target: eventloop-stream-metrics >= 0\.95 x eventloop-stream requests\/s: (PASS|FAIL)/m,
+    )
+    expect(run.stdout).toMatch(
+      /^target: eventloop-line-proxy <= 1\.03 x eventloop-line server CPU per request: (PASS|FAIL)/m,
     )
 
     const report = JSON.parse(readFileSync(json, 'utf8')) as {

@@ -30,6 +30,7 @@ void runCli({
       bus: options.bus,
       redisPrefix: options.redisPrefix,
       workers: options.workers,
+      proxyProtocol: options.proxyProtocol,
       limits: {
         maxLineLength: options.maxLineLength,
         messageRate: options.messageRate,

@@ -287,7 +287,16 @@ export class IrcChatHandler extends ChatHandler<IrcSession> {
   async #who(mask: string | undefined): Promise<boolean> {
     if (mask?.startsWith('#')) {
       for (const nick of await this.node.members(mask))
-        this.#numeric('352', mask, nick, 'chat', this.serverName, nick, 'H', `0 ${nick}`)
+        this.#numeric(
+          '352',
+          mask,
+          nick,
+          this.node.hostOf(nick) ?? 'chat',
+          this.serverName,
+          nick,
+          'H',
+          `0 ${nick}`,
+        )
     }
     return this.#numeric('315', mask ?? '*', 'End of WHO list')
   }
@@ -312,7 +321,8 @@ export class IrcChatHandler extends ChatHandler<IrcSession> {
 
   async #whois(nick: string | undefined): Promise<boolean> {
     if (!nick) return this.#numeric('431', 'No nickname given')
-    if (await this.node.isOnline(nick)) this.#numeric('311', nick, 'chat', this.serverName, '*', nick)
+    if (await this.node.isOnline(nick))
+      this.#numeric('311', nick, 'chat', this.node.hostOf(nick) ?? this.serverName, '*', nick)
     else this.#numeric('401', nick, 'No such nick/channel')
     return this.#numeric('318', nick, 'End of /WHOIS list')
   }

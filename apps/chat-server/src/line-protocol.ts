@@ -13,6 +13,7 @@ export const LINE_HELP = `* commands:
 *   /leave [ROOM]       leave a room (default: the current one)
 *   /rooms              list the rooms and how many are in each
 *   /who [ROOM]         list the members of a room (default: the current one)
+*   /whois NICK         whether NICK is online, and the address they connected from
 *   /msg NICK TEXT      send TEXT to NICK only
 *   /me TEXT            say what you do, in the current room
 *   /help               this list
@@ -106,6 +107,8 @@ export class LineChatHandler extends ChatHandler<LineSession> {
       case 'who':
       case 'names':
         return this.#who(first || session.current)
+      case 'whois':
+        return this.#whois(first)
       case 'msg':
         return this.#tell(first, rest.slice(first.length).trim())
       case 'me':
@@ -167,6 +170,13 @@ export class LineChatHandler extends ChatHandler<LineSession> {
     const members = await this.node.members(room)
     if (members.length === 0) return this.#error(`no one is in ${room}`)
     return this.#reply(`* ${room}: ${members.join(', ')}\n`)
+  }
+
+  async #whois(nick: string): Promise<boolean> {
+    if (!nick) return this.#error('usage: /whois NICK')
+    if (!(await this.node.isOnline(nick))) return this.#error(`no one called ${nick} is online`)
+    const host = this.node.hostOf(nick)
+    return this.#reply(`* ${nick} is online${host ? ` from ${host}` : ''}\n`)
   }
 
   async #tell(nick: string, text: string): Promise<boolean> {

@@ -39,6 +39,12 @@ export class ChatNode {
   readonly #users = new Map<string, Session>()
   /** Folded room → this node's members of it. */
   readonly #rooms = new Map<string, Set<Session>>()
+  /**
+   * Folded nickname → the address a user connected from, as the bus's events show it: what WHO and
+   * WHOIS say of users on other nodes (the bus state keeps nicknames only). Behind a load balancer
+   * with `proxyProtocol`, the original client's address.
+   */
+  readonly #hosts = new Map<string, string>()
 
   constructor(readonly bus: ChatBus) {
     bus.onEvent((event) => this.#deliver(event))
@@ -143,6 +149,11 @@ export class ChatNode {
     return this.bus.isOnline(nick)
   }
 
+  /** Where `nick` connected from: a user of this node, or one whose events this node has seen. */
+  hostOf(nick: string): string | undefined {
+    return this.#users.get(fold(nick))?.host ?? this.#hosts.get(fold(nick))
+  }
+
   /** Disconnects every user of this node (server shutdown); their handlers publish the quits. */
   disconnectAll(reason: string): number {
     const sessions = [...this.#users.values()]
@@ -159,6 +170,9 @@ export class ChatNode {
 
   #deliver(event: ChatEvent): void {
     const from = fold(event.from.nick)
+    if (event.type === 'quit' || event.type === 'nick') this.#hosts.delete(from)
+    if (event.type !== 'quit')
+      this.#hosts.set(event.type === 'nick' ? fold(event.nick) : from, event.from.host)
     switch (event.type) {
       case 'message':
       case 'join':

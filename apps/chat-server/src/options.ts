@@ -45,6 +45,7 @@ export interface CliOptions {
   drainTimeout: number
   /** `--metrics HOST:PORT`: where Prometheus metrics are served. */
   metrics: MetricsAddress | undefined
+  proxyProtocol: boolean | { trustedProxies: string[] }
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -75,6 +76,10 @@ ${choiceList(CHAT_MODES)}
                            signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
   --metrics <host:port>    Serve Prometheus metrics on http://HOST:PORT/metrics (IPv6 as
                            [::1]:9464; port 0 picks a free one). Default: off
+  --proxy-protocol         Behind a load balancer (HAProxy send-proxy/send-proxy-v2): read a PROXY
+                           protocol header on every connection, to see users' real addresses.
+  --trusted-proxies <list> Comma-separated addresses/CIDRs a header is accepted from (implies
+                           --proxy-protocol); other clients are refused.
   -h, --help               Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}    (or point an IRC client at ${DEFAULT_HOST}/${DEFAULT_IRC_PORT})
@@ -100,6 +105,8 @@ export function parseCliArgs(argv: string[]): CliOptions {
     'idle-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
     metrics: { type: 'string' },
+    'proxy-protocol': { type: 'boolean' },
+    'trusted-proxies': { type: 'string' },
   })
   const mode: ChatMode = choice('--mode', values.mode, 'event-loop', CHAT_MODES)
   const bus = values.bus ?? 'memory'
@@ -143,5 +150,8 @@ export function parseCliArgs(argv: string[]): CliOptions {
     idleTimeout: idleTimeout === 0 ? null : idleTimeout,
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
     metrics: metricsAddress(values.metrics),
+    proxyProtocol: values['trusted-proxies']
+      ? { trustedProxies: values['trusted-proxies'].split(',').filter(Boolean) }
+      : values['proxy-protocol'] === true,
   }
 }

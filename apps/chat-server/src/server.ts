@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TlsOptions } from 'node:tls'
-import { type BaseServer, formatAddress, type InetAddress, type InheritedSocket } from '@socketserver/core'
+import {
+  type BaseServer,
+  formatAddress,
+  type InetAddress,
+  type InheritedSocket,
+  type ProxyProtocolSetting,
+} from '@socketserver/core'
 import {
   defaultChildEnv,
   ForkingTCPServer,
@@ -109,6 +115,12 @@ export interface ChatServerOptions {
   workers?: number
   /** The server's name in IRC replies. Default: `'socketserver.chat'`. */
   serverName?: string
+  /**
+   * Behind a load balancer: read a PROXY protocol header on each connection (see the TCP server's
+   * `proxyProtocol`), so WHO, WHOIS and the per-address limits see the users' own addresses.
+   * Default: `false`.
+   */
+  proxyProtocol?: ProxyProtocolSetting
 }
 
 export interface ChatServer {
@@ -149,6 +161,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     workers,
     serverName,
     sockets,
+    proxyProtocol = false,
   } = options
   if (!isChatMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   if (!tls && (tlsPort !== null || ircTlsPort !== null))
@@ -191,6 +204,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       node = new ChatNode(await connectBus(bus, { prefix: redisPrefix }))
       handlers = createChatHandlers({ node, limits, serverName })
     }
+    serverOptions.proxyProtocol = proxyProtocol
     const { Server, TLSServer } = CHAT_MODES[mode]
     const handlerOf = {
       line: handlers.LineHandler,

@@ -7,7 +7,15 @@ export {
   type SuiteHandlerContext,
   type SuiteHandlers,
 } from './handlers.js'
+export { freePort, type HAProxy, startHAProxy } from './haproxy.js'
 export { Harness } from './harness.js'
+export {
+  PROXY_BAD_HEADERS,
+  PROXY_GOOD_HEADERS,
+  type ProxyBadHeader,
+  type ProxyGoodHeader,
+  proxyExchange,
+} from './proxy-corpus.js'
 export { COMPLIANCE_REPORT_ENV } from './report.js'
 export { serverComplianceTests, TEST_STR } from './server-suite.js'
 export {

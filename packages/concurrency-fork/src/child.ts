@@ -10,7 +10,12 @@ import {
   type RequestHandlerClass,
   runHandler,
 } from '@socketserver/core'
-import { applyTLSDetails, closeStreamSocket, loadHandlerClass } from '@socketserver/core/transport'
+import {
+  applyTLSDetails,
+  closeStreamSocket,
+  loadHandlerClass,
+  receiveHandoff,
+} from '@socketserver/core/transport'
 import type { RequestKind, ToChild, ToParent } from './protocol.js'
 
 let Handler: RequestHandlerClass | undefined
@@ -61,9 +66,11 @@ process.on('message', (message: ToChild, handle?: net.Socket) => {
       void init(message)
       break
     case 'conn':
-      if (handle && message.tls) applyTLSDetails(handle, message.tls)
-      if (handle) void serveConnection(message.id, handle, message.clientAddress)
-      else void lostSocket(message.id)
+      if (handle) {
+        if (message.tls) applyTLSDetails(handle, message.tls)
+        receiveHandoff(handle, message.handoff)
+        void serveConnection(message.id, handle, message.clientAddress)
+      } else void lostSocket(message.id)
       break
     case 'dgram':
       void serveDatagram(

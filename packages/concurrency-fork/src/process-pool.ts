@@ -1,3 +1,4 @@
+import type net from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import {
   HandlerTimeoutError,
@@ -6,6 +7,7 @@ import {
   WorkerExitedError,
 } from '@socketserver/core'
 import {
+  connectionHandoff,
   publishWorker,
   type Transport,
   tlsDetails,
@@ -14,7 +16,7 @@ import {
 } from '@socketserver/core/transport'
 import { ForkedChild, type Pending, type SpawnOptions } from './forked-child.js'
 import { type Bridge, plaintextBridge } from './plaintext-bridge.js'
-import type { ToParent } from './protocol.js'
+import type { ToChild, ToParent } from './protocol.js'
 
 export type ForkMode = 'pool' | 'per-request'
 
@@ -314,7 +316,17 @@ export class ProcessPool {
         }, handlerTimeout)
       }
       if (transport.socketType === 'stream') {
-        child.send({ t: 'conn', id, clientAddress, ...(tls ? { tls } : {}) }, handle as never, (error) => {
+        // The descriptor moves: bytes read here past a PROXY header travel with it. A TLS
+        // connection's bridge carries only plaintext, none of it read here.
+        const handoff = connectionHandoff(request as net.Socket, !bridge)
+        const message: ToChild = {
+          t: 'conn',
+          id,
+          clientAddress,
+          ...(tls && { tls }),
+          ...(handoff && { handoff }),
+        }
+        child.send(message, handle as never, (error) => {
           // Never reached the child (it died meanwhile): the exit handler reports it, or we do.
           if (error && child.inFlight.delete(id)) {
             this.#byRequest.delete(request)

@@ -1,5 +1,5 @@
 import type { SerializedError } from '@socketserver/core'
-import type { TLSDetails } from '@socketserver/core/transport'
+import type { ConnectionHandoff, TLSDetails } from '@socketserver/core/transport'
 
 /** What kind of request a child handles: a passed stream socket, or a datagram the parent received. */
 export type RequestKind = 'stream' | 'udp' | 'unix-dgram'
@@ -20,10 +20,11 @@ export interface ChildSetup {
 export type ToChild =
   | ({ t: 'init' } & ChildSetup)
   /**
-   * A connection; the socket travels as the message's handle. `tls`: it carries the plaintext of a
-   * TLS connection that terminates in the parent (see plaintext-bridge.ts).
+   * A connection; the socket travels as the message's handle, with what a connection stage read
+   * (`handoff`). `tls`: it carries the plaintext of a TLS connection that terminates in the parent
+   * (see plaintext-bridge.ts).
    */
-  | { t: 'conn'; id: number; clientAddress: unknown; tls?: TLSDetails }
+  | { t: 'conn'; id: number; clientAddress: unknown; tls?: TLSDetails; handoff?: ConnectionHandoff }
   | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
   /** The parent sent (or failed to send) the datagram of `send` number `seq`. */
   | { t: 'sent'; seq: number; error?: SerializedError }

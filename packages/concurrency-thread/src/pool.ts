@@ -11,6 +11,7 @@ import {
 } from '@socketserver/core'
 import {
   builtEntry,
+  connectionHandoff,
   HANDLER_WORKER_MARK,
   publishWorker,
   type Transport,
@@ -359,8 +360,8 @@ export class ThreadPool {
         task.transferred = true
         return
       } catch (error) {
-        // A socket that is gone cannot move; one something already read from cannot either: that
-        // one is proxied instead (canTransferSockets said the runtime itself can).
+        // A socket that is gone cannot move; one something already read from (a PROXY header)
+        // cannot either: that one is proxied instead (canTransferSockets said the runtime can).
         if (socket.destroyed) {
           this.#finish(task, { error: RemoteHandlerError.serialize(error) })
           return
@@ -376,6 +377,7 @@ export class ThreadPool {
         port: link.remote,
         clientAddress,
         info: ProxyLink.info(socket),
+        handoff: connectionHandoff(socket, false),
       } satisfies ToWorker,
       [link.remote],
     )

@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads'
 import type { SerializedError } from '@socketserver/core'
-import type { TLSDetails } from '@socketserver/core/transport'
+import type { ConnectionHandoff, TLSDetails } from '@socketserver/core/transport'
 
 /** What every worker gets in `workerData` (besides core's HANDLER_WORKER_MARK). */
 export interface WorkerSetup {
@@ -33,7 +33,15 @@ export interface SocketInfo {
 // main → worker, on the worker's parentPort
 export type ToWorker =
   | { t: 'socket'; id: number; socket: unknown; clientAddress: unknown }
-  | { t: 'proxy'; id: number; port: MessagePort; clientAddress: unknown; info: SocketInfo }
+  | {
+      t: 'proxy'
+      id: number
+      port: MessagePort
+      clientAddress: unknown
+      info: SocketInfo
+      /** What a connection stage learnt (a PROXY header); its bytes left over reach the link as data. */
+      handoff?: ConnectionHandoff
+    }
   | { t: 'dgram'; id: number; packet: Uint8Array; clientAddress: unknown }
   | { t: 'abort'; id: number }
   /** Shut down a transferred socket the worker kept after its handler threw (see `held`). */

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net'
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { RemoteHandlerError, type RequestHandlerClass, runHandler } from '@socketserver/core'
-import { loadHandlerClass } from '@socketserver/core/transport'
+import { loadHandlerClass, receiveHandoff } from '@socketserver/core/transport'
 import {
   type FromWorker,
   ownBytes,
@@ -157,9 +157,12 @@ async function main() {
       case 'socket':
         void serveSocket(Handler, message.id, message.socket as Socket, message.clientAddress)
         break
-      case 'proxy':
-        void serveProxy(Handler, new ProxySocket(message.port, message.info), message.clientAddress)
+      case 'proxy': {
+        const proxy = new ProxySocket(message.port, message.info)
+        receiveHandoff(proxy, message.handoff)
+        void serveProxy(Handler, proxy, message.clientAddress)
         break
+      }
       case 'dgram':
         void serveDatagram(Handler, message.id, message.packet, message.clientAddress)
         break

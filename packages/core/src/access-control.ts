@@ -129,6 +129,20 @@ function normalizeAddress(address: string): string {
   return zone >= 0 && isIP(address.slice(0, zone)) === 6 ? address.slice(0, zone) : address
 }
 
+/**
+ * A test of whether an address is in `ranges` (addresses and CIDR ranges, as `allow` and `deny`
+ * take them; IPv4-mapped IPv6 matched as IPv4). Throws `InvalidArgumentError` naming `option` for a
+ * bad range. A non-IP address (a Unix client's `''`) is in no range.
+ */
+export function addressRanges(ranges: readonly string[], option: string): (address: string) => boolean {
+  const list = toBlockList(ranges, option)
+  return (raw) => {
+    const address = normalizeAddress(raw)
+    const family = isIP(address)
+    return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4')
+  }
+}
+
 function toBlockList(ranges: readonly string[], option: string): BlockList {
   const list = new BlockList()
   for (const range of ranges) {

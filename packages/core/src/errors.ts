@@ -43,6 +43,11 @@ export type ErrorCode =
   | 'SOCKSRV_TLS_HANDSHAKE'
   | 'SOCKSRV_TLS_HANDSHAKE_TIMEOUT'
   | 'SOCKSRV_TLS_UNAUTHORIZED'
+  // PROXY protocol
+  | 'SOCKSRV_PROXY_HEADER'
+  | 'SOCKSRV_PROXY_TIMEOUT'
+  | 'SOCKSRV_PROXY_UNTRUSTED'
+  | 'SOCKSRV_PROXY_CHECKSUM'
 
 export class SocketServerError extends Error {
   readonly code: ErrorCode
@@ -367,5 +372,75 @@ export class ServiceNotifyError extends SocketServerError {
 export class RestartError extends SocketServerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('SOCKSRV_RESTART_FAILED', message, options)
+  }
+}
+
+/** Why a PROXY protocol header was refused as malformed (`ProxyHeaderError#reason`). */
+export type ProxyHeaderReason =
+  /** Neither the v1 `PROXY ` prefix nor the v2 signature. */
+  | 'signature'
+  /** A version this server does not accept (`versions`), or a v2 version nibble other than 2. */
+  | 'version'
+  /** v1: not `PROXY <TCP4|TCP6|UNKNOWN> ...` with single spaces, printable text and CRLF. */
+  | 'syntax'
+  /** v2: a command other than LOCAL (0) or PROXY (1). */
+  | 'command'
+  /** v1: no CRLF within 107 bytes. */
+  | 'too-long'
+  /** v2: a family and transport byte the spec does not define. */
+  | 'family'
+  /** An address that is not one of its family (v1: leading zeros, a zone, the wrong family). */
+  | 'address'
+  /** A port out of 0..65535 or with leading zeros (v1). */
+  | 'port'
+  /** v2: a length shorter than the family's address block. */
+  | 'length'
+  /** v2: a TLV (or SSL sub-TLV) running past its container, or of a size its type forbids. */
+  | 'tlv'
+  /** The connection ended before the header did. */
+  | 'truncated'
+
+/** A PROXY protocol header that is not one: the connection is refused unprocessed. */
+export class ProxyHeaderError extends SocketServerError {
+  readonly reason: ProxyHeaderReason
+  constructor(reason: ProxyHeaderReason, detail: string) {
+    super('SOCKSRV_PROXY_HEADER', `bad PROXY protocol header (${reason}): ${detail}`)
+    this.reason = reason
+  }
+}
+
+/** No complete PROXY protocol header within `headerTimeout`. */
+export class ProxyTimeoutError extends SocketServerError {
+  readonly ms: number
+  constructor(ms: number) {
+    super('SOCKSRV_PROXY_TIMEOUT', `no complete PROXY protocol header within ${ms} ms (headerTimeout)`)
+    this.ms = ms
+  }
+}
+
+/** A connection from an address outside `trustedProxies` (with `untrusted: 'refuse'`). */
+export class ProxyUntrustedError extends SocketServerError {
+  readonly address: string
+  constructor(address: string) {
+    super(
+      'SOCKSRV_PROXY_UNTRUSTED',
+      `connection from ${address || 'a Unix client'} refused: not in trustedProxies`,
+    )
+    this.address = address
+  }
+}
+
+/** A v2 header whose CRC32C TLV does not match the header's checksum. */
+export class ProxyChecksumError extends SocketServerError {
+  readonly expected: number
+  readonly actual: number
+  constructor(expected: number, actual: number) {
+    const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`
+    super(
+      'SOCKSRV_PROXY_CHECKSUM',
+      `PROXY protocol header checksum mismatch: CRC32C TLV says ${hex(expected)}, header is ${hex(actual)}`,
+    )
+    this.expected = expected
+    this.actual = actual
   }
 }

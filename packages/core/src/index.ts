@@ -28,6 +28,11 @@ export {
   NativeModuleError,
   NoRequestError,
   NotASocketError,
+  ProxyChecksumError,
+  ProxyHeaderError,
+  type ProxyHeaderReason,
+  ProxyTimeoutError,
+  ProxyUntrustedError,
   QueueFullError,
   ReadLimitError,
   RemoteHandlerError,
@@ -57,6 +62,25 @@ export {
 export { isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
 export { type RequestRun, runHandler } from './lifecycle.js'
+export {
+  encodeProxyHeader,
+  PP2_TYPE,
+  PROXY_V2_SIGNATURE,
+  type ProxyEndpoint,
+  type ProxyHeader,
+  type ProxyHeaderInit,
+  ProxyHeaderParser,
+  type ProxyParse,
+  type ProxySSL,
+  type ProxyTLV,
+  parseProxyHeader,
+} from './proxy-protocol/parser.js'
+export {
+  type ProxyInfo,
+  type ProxyProtocolOptions,
+  type ProxyProtocolSetting,
+  proxyInfo,
+} from './proxy-protocol/stage.js'
 export { type HandedListener, type RestartOptions, type RestartResult, restartProcess } from './restart.js'
 export {
   type AddressFamily,

@@ -20,6 +20,17 @@ export {
   Waiters,
   type WorkerEvent,
 } from './pool-support.js'
+export { crc32c } from './proxy-protocol/crc32c.js'
+export {
+  type ConnectionHandoff,
+  checkProxyProtocol,
+  connectionHandoff,
+  DEFAULT_HEADER_TIMEOUT,
+  proxyProtocolOption,
+  proxyProtocolStage,
+  receiveHandoff,
+  setProxyInfo,
+} from './proxy-protocol/stage.js'
 export {
   type Adoption,
   type AdoptionTarget,

@@ -7,6 +7,8 @@ import {
   type EventLoopServerOptions,
   type InetAddress,
   type InetAddressInput,
+  type ProxyHeader,
+  type ProxyProtocolSetting,
   type RequestHandlerClass,
   ReusePortUnsupportedError,
   reusePortSupport,
@@ -14,11 +16,14 @@ import {
 } from '@socketserver/core'
 import {
   adoptDescriptor,
+  type ConnectionStage,
   check,
   closeStreamSocket,
   lingeringStreamTransport,
   listeningDescriptor,
   type OptionTable,
+  proxyProtocolOption,
+  proxyProtocolStage,
   releaseDescriptor,
   reportListenerError,
   type StreamTransport,
@@ -30,6 +35,14 @@ export interface TCPServerOptions extends BaseServerOptions, EventLoopServerOpti
   closeTimeout?: number
   /** After our FIN, how long to wait for the client's, discarding what it still sends, in ms. Default: `2000`. */
   lingerTimeout?: number
+  /**
+   * Read a PROXY protocol header (v1 or v2, HAProxy's spec) at the start of each connection, as sent
+   * by a load balancer (HAProxy `send-proxy`/`send-proxy-v2`, AWS NLB, nginx `proxy_protocol on`):
+   * `clientAddress`, access control and per-address limits then use the original client;
+   * `proxyInfo(request)` gives the header (TLVs included) and the proxy's own address. A connection
+   * without a valid header within `headerTimeout` is refused unprocessed. Default: `false`.
+   */
+  proxyProtocol?: ProxyProtocolSetting
 }
 
 const ignore = () => {}
@@ -44,12 +57,14 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
   static override readonly options: OptionTable = {
     closeTimeout: { default: 30_000, check: check.ms() },
     lingerTimeout: { default: 2_000, check: check.ms() },
+    proxyProtocol: proxyProtocolOption,
   }
 
   readonly socketType = 'stream' as const
   addressFamily: 'IPv4' | 'IPv6' | undefined
   declare closeTimeout: number
   declare lingerTimeout: number
+  declare proxyProtocol: ProxyProtocolSetting
   /** The listening `net.Server` (Python's `server.socket`), once bound. */
   socket: net.Server | undefined
   // Set by a concurrency mode (transport.acceptPaused()) so a socket moves on with no byte read here.
@@ -125,6 +140,12 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     return listeningDescriptor(this.socket)
   }
 
+  /** The PROXY protocol header first when `proxyProtocol` is on (a TLS server's handshake comes after it). */
+  protected override connectionStages(): ConnectionStage<net.Socket, InetAddress>[] {
+    const stage = proxyProtocolStage<InetAddress>(this.proxyProtocol, proxiedInetAddress, (a) => a.address)
+    return stage ? [stage] : []
+  }
+
   #onConnection(socket: net.Socket): void {
     socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
     const { remoteAddress, remotePort, remoteFamily } = socket
@@ -162,6 +183,13 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     // close() stops accepting at once; its callback would wait for every open connection.
     if (this.socket?.listening) this.socket.close()
   }
+}
+
+/** The header's source as a client address; a v2 `AF_UNIX` source leaves the connection's own. */
+function proxiedInetAddress(header: ProxyHeader, original: InetAddress): InetAddress {
+  const source = header.source
+  if (!source || !('port' in source)) return original
+  return { address: source.address, port: source.port, family: header.family as 'IPv4' | 'IPv6' }
 }
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import type net from 'node:net'
 import tls from 'node:tls'
-import { InvalidArgumentError } from '@socketserver/core'
-import { type ConnectionStage, check, type OptionTable } from '@socketserver/core/transport'
+import { InvalidArgumentError, proxyInfo } from '@socketserver/core'
+import { type ConnectionStage, check, type OptionTable, setProxyInfo } from '@socketserver/core/transport'
 import { TLSHandshakeError, TLSHandshakeTimeoutError, TLSUnauthorizedError } from './errors.js'
 
 /** What a TLS server adds to its transport's options. */
@@ -176,6 +176,9 @@ export class TLSTerminator {
         socket.off('close', onClose)
         if (tlsSocket && !error) {
           tlsSocket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
+          // What a PROXY header said about the raw connection is the TLS connection's too.
+          const proxied = proxyInfo(socket)
+          if (proxied) setProxyInfo(tlsSocket, proxied)
           resolve([tlsSocket, address])
         } else {
           tlsSocket?.destroy()

@@ -4,16 +4,22 @@ import {
   BindError,
   EventLoopMixIn,
   type EventLoopServerOptions,
+  type ProxyHeader,
+  type ProxyProtocolSetting,
   type RequestHandlerClass,
   SocketServerError,
 } from '@socketserver/core'
 import {
   adoptDescriptor,
+  type ConnectionStage,
   check,
+  checkProxyProtocol,
   closeStreamSocket,
   lingeringStreamTransport,
   listeningDescriptor,
   type OptionTable,
+  proxyProtocolOption,
+  proxyProtocolStage,
   releaseDescriptor,
   reportListenerError,
   type StreamTransport,
@@ -35,6 +41,13 @@ export interface UnixStreamServerOptions extends UnixServerOptions, EventLoopSer
   closeTimeout?: number
   /** After our end of stream, how long to wait for the client's, discarding what it still sends, in ms. Default: `2000`. */
   lingerTimeout?: number
+  /**
+   * Read a PROXY protocol header at the start of each connection (HAProxy in front of a Unix socket
+   * backend): `clientAddress` becomes the original client's address (or path), `proxyInfo(request)`
+   * gives the header. See `TCPServerOptions.proxyProtocol`; `trustedProxies` does not apply here.
+   * Default: `false`.
+   */
+  proxyProtocol?: ProxyProtocolSetting
 }
 
 const ignore = () => {}
@@ -56,6 +69,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     ...unixServerOptions,
     closeTimeout: { default: 30_000, check: check.ms() },
     lingerTimeout: { default: 2_000, check: check.ms() },
+    proxyProtocol: proxyProtocolOption,
   }
 
   readonly socketType = 'stream' as const
@@ -63,6 +77,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
   declare closeTimeout: number
   declare lingerTimeout: number
   declare socketMode: number | undefined
+  declare proxyProtocol: ProxyProtocolSetting
   /** The listening `net.Server` (Python's `server.socket`), once bound. */
   socket: net.Server | undefined
   // Set by a concurrency mode (transport.acceptPaused()) so a socket moves on with no byte read here.
@@ -85,6 +100,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
   protected override checkOptions(): void {
     super.checkOptions()
     checkSocketMode(this.socketMode, this.serverAddress)
+    checkProxyProtocol(this.proxyProtocol, 'unix')
   }
 
   /**
@@ -181,6 +197,12 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
     this.#file = undefined
   }
 
+  /** The PROXY protocol header when `proxyProtocol` is on. */
+  protected override connectionStages(): ConnectionStage<net.Socket, string>[] {
+    const stage = proxyProtocolStage<string>(this.proxyProtocol, proxiedUnixAddress, () => '')
+    return stage ? [stage] : []
+  }
+
   #onConnection(socket: net.Socket): void {
     socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
     this.admitRequest(socket, socket.remoteAddress ?? '')
@@ -221,3 +243,9 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
  * each `await`; a CPU-bound handler still blocks the others (use the thread or fork packages).
  */
 export class EventLoopUnixStreamServer extends EventLoopMixIn(UnixStreamServer) {}
+
+/** The header's source address (or path) as the client address. */
+function proxiedUnixAddress(header: ProxyHeader, original: string): string {
+  const source = header.source
+  return source ? ('path' in source ? source.path : source.address) : original
+}

@@ -2,7 +2,7 @@ import { isMainThread, parentPort, Worker } from 'node:worker_threads'
 import type { LoadgenMessage, ParentMessage, RunRequest, RunResult } from '../protocol.js'
 import { type HistogramData, LatencyHistogram } from '../stats.js'
 import { rpcWorkloads } from './rpc.js'
-import { tcpConnect } from './tcp-connect.js'
+import { tcpConnect, tcpConnectProxy } from './tcp-connect.js'
 import { tcpIdle } from './tcp-idle.js'
 import { tcpPingPong } from './tcp-pingpong.js'
 import { tlsConnect, tlsPingPong } from './tls.js'
@@ -18,6 +18,7 @@ type Workload = (req: RunRequest, histogram?: LatencyHistogram) => Promise<RunRe
 const workloads: Record<string, Workload> = {
   'tcp-pingpong': tcpPingPong,
   'tcp-connect': tcpConnect,
+  'tcp-connect-proxy': tcpConnectProxy,
   'tcp-idle': tcpIdle,
   'tls-pingpong': tlsPingPong,
   'tls-connect': tlsConnect,
@@ -25,7 +26,14 @@ const workloads: Record<string, Workload> = {
   ...rpcWorkloads,
 }
 /** Idle connections read the server's memory before and after all of them: one thread only. */
-const SPLITTABLE = new Set(['tcp-pingpong', 'tcp-connect', 'udp-pingpong', 'tls-pingpong', 'tls-connect'])
+const SPLITTABLE = new Set([
+  'tcp-pingpong',
+  'tcp-connect',
+  'tcp-connect-proxy',
+  'udp-pingpong',
+  'tls-pingpong',
+  'tls-connect',
+])
 
 interface WorkerReply {
   result?: RunResult

@@ -30,10 +30,13 @@ export async function tcpConnect(
   req: RunRequest,
   histogram = new LatencyHistogram(),
   open: Opener = netOpener,
+  header?: Buffer,
 ): Promise<RunResult> {
   const { connections, durationMs, messageSize } = req
   const line = Buffer.alloc(messageSize, 0x61)
   line[messageSize - 1] = 10
+  // The PROXY header goes in the same write as the line: what is measured is parsing it, not a segment more.
+  const request = header ? Buffer.concat([header, line]) : line
   const readBuffer = Buffer.allocUnsafe(64 * 1024)
   let measuring = true
   let completed = 0
@@ -75,7 +78,7 @@ export async function tcpConnect(
         },
       })
       const timer = setTimeout(() => finish(`no answer in ${REQUEST_TIMEOUT_MS} ms`), REQUEST_TIMEOUT_MS)
-      socket.once(ready, () => socket.write(line))
+      socket.once(ready, () => socket.write(request))
       // The server's FIN: answer with ours (no TIME_WAIT here), done.
       socket.once('end', () => finish())
       socket.once('error', (error) => finish(error.message))
@@ -98,3 +101,10 @@ export async function tcpConnect(
     ...(firstError === undefined ? {} : { firstError }),
   }
 }
+
+/** HAProxy's `send-proxy-v2` header for an IPv4 client (28 bytes): what a balancer adds to each connection. */
+const PROXY_V2 = Buffer.from('0d0a0d0a000d0a515549540a2111000ccb007107c0000201d4310050', 'hex')
+
+/** `tcp-connect` with a PROXY protocol v2 header ahead of each request. */
+export const tcpConnectProxy = (req: RunRequest, histogram?: LatencyHistogram) =>
+  tcpConnect(req, histogram, netOpener, PROXY_V2)

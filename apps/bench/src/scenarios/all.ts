@@ -371,3 +371,60 @@ export const tlsConnect: Scenario = {
   ],
   remarks: [tlsRemark],
 }
+
+export const proxyConnect: Scenario = {
+  name: 'proxy-connect',
+  description:
+    'the cost of reading a PROXY v2 header: tcp-connect against the same server with and without proxyProtocol, server CPU per request',
+  workload: 'tcp-connect',
+  metric: 'serverCpuUsPerRequest',
+  servers: [
+    {
+      id: 'eventloop-line',
+      label: 'EventLoopTCPServer + readline/write, no header',
+      launch: { node: 'eventloop-line' },
+    },
+    {
+      id: 'eventloop-line-proxy',
+      label:
+        'EventLoopTCPServer { proxyProtocol: true } + readline/write, a 28-byte v2 header per connection',
+      launch: { node: 'eventloop-line-proxy' },
+      workload: 'tcp-connect-proxy',
+    },
+  ],
+  defaultServers: ['eventloop-line', 'eventloop-line-proxy'],
+  full: { rounds: 9, durationMs: 2_000, warmupMs: 500, connections: 20, messageSize: 64 },
+  smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 20, messageSize: 64 },
+  comparisons: [{ subject: 'eventloop-line-proxy', baseline: 'eventloop-line', target: 1.03 }],
+  remarks: [
+    'Server CPU per request is lower-is-better: the target is at most 3% more with the header (parse, ' +
+      'the connection stage, the WeakMap entry) than without, on a request per connection.',
+  ],
+}
+
+export const haproxyScale: Scenario = {
+  name: 'haproxy-scale',
+  description:
+    "echo ping-pong through Debian's HAProxy (send-proxy-v2, round robin) to 1 or 2 EventLoopTCPServer processes, and direct",
+  workload: 'tcp-pingpong',
+  servers: [
+    {
+      id: 'eventloop-stream',
+      label: 'EventLoopTCPServer, direct (no balancer)',
+      launch: { node: 'eventloop-stream' },
+    },
+    { id: 'haproxy-echo-1', label: 'HAProxy + 1 node', launch: { node: 'haproxy-echo-1' } },
+    { id: 'haproxy-echo-2', label: 'HAProxy + 2 nodes', launch: { node: 'haproxy-echo-2' } },
+  ],
+  defaultServers: ['eventloop-stream', 'haproxy-echo-1', 'haproxy-echo-2'],
+  full: { rounds: 5, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
+  smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 50, messageSize: 64 },
+  comparisons: [
+    { subject: 'haproxy-echo-2', baseline: 'haproxy-echo-1' },
+    { subject: 'haproxy-echo-1', baseline: 'eventloop-stream' },
+  ],
+  remarks: [
+    "HAProxy, the nodes and the load generator share the machine's cores: a second node helps only where " +
+      'a core is left for it. Server CPU here is the whole tree (HAProxy and every node).',
+  ],
+}

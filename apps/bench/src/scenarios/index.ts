@@ -1,7 +1,9 @@
 import {
   bulk,
   cpuBound,
+  haproxyScale,
   idle,
+  proxyConnect,
   tcpConnect,
   tcpPingPong,
   tlsConnect,
@@ -29,4 +31,6 @@ export const scenarios: Scenario[] = [
   rpcUdpGet,
   tlsPingPong,
   tlsConnect,
+  proxyConnect,
+  haproxyScale,
 ]

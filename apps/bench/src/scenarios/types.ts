@@ -17,6 +17,8 @@ export interface ServerSpec {
   connections?: number
   /** Printed under the table, e.g. why the configuration differs. */
   note?: string
+  /** The load generator's workload for this server instead of the scenario's (a client variant). */
+  workload?: string
 }
 
 export interface RunSettings {
@@ -38,7 +40,11 @@ export interface ComparisonSpec {
   target?: number
 }
 
-export type Metric = 'requestsPerSecond' | 'megabytesPerSecond' | 'bytesPerConnection'
+export type Metric =
+  | 'requestsPerSecond'
+  | 'megabytesPerSecond'
+  | 'bytesPerConnection'
+  | 'serverCpuUsPerRequest'
 
 export interface Scenario {
   name: string
@@ -53,7 +59,7 @@ export interface Scenario {
   smokeServers?: string[]
   full: RunSettings
   smoke: RunSettings
-  /** What the comparisons compare (default requests/s); `bytesPerConnection` is lower-is-better. */
+  /** What the comparisons compare (default requests/s); `bytesPerConnection` and `serverCpuUsPerRequest` are lower-is-better. */
   metric?: Metric
   /** Reply size when it is not an echo of the message (the CPU-bound handler answers a hash line). */
   replySize?: number

@@ -1,3 +1,4 @@
+import { haproxyServers } from './haproxy.js'
 import { poolServers } from './pools.js'
 import { rpcServers } from './rpc.js'
 import { tcpServers } from './tcp.js'
@@ -14,4 +15,5 @@ export const serverKinds: Record<string, StartServer> = {
   ...udpServers,
   ...unixServers,
   ...rpcServers,
+  ...haproxyServers,
 }

@@ -1,7 +1,12 @@
 import net from 'node:net'
 import { BaseRequestHandler, type RequestHandlerClass } from '@socketserver/core'
 import { serveMetrics } from '@socketserver/metrics'
-import { EventLoopTCPServer, type InetAddress, TCPServer } from '@socketserver/transport-tcp'
+import {
+  EventLoopTCPServer,
+  type InetAddress,
+  TCPServer,
+  type TCPServerOptions,
+} from '@socketserver/transport-tcp'
 import { BACKLOG, closeRaw, handlers, listenRaw, rawEchoServer, serve } from './common.js'
 import type { RunningServer } from './types.js'
 
@@ -60,8 +65,9 @@ async function startFramework(
   Server: ServerClass,
   Handler: RequestHandlerClass<net.Socket, InetAddress>,
   host: string,
+  options: TCPServerOptions = {},
 ): Promise<RunningServer> {
-  const server = await Server.create({ host, port: 0 }, Handler, { requestQueueSize: BACKLOG })
+  const server = await Server.create({ host, port: 0 }, Handler, { requestQueueSize: BACKLOG, ...options })
   return serve(server, server.serverAddress.port)
 }
 
@@ -99,5 +105,9 @@ export const tcpServers = {
     startFramework(EventLoopTCPServer, (await handlers()).LineOnce, host),
   'eventloop-line-metrics': async (host: string) =>
     withMetrics(async (h) => startFramework(EventLoopTCPServer, (await handlers()).LineOnce, h), host),
+  'eventloop-line-proxy': async (host: string) =>
+    startFramework(EventLoopTCPServer, (await handlers()).LineOnce, host, { proxyProtocol: true }),
+  'eventloop-stream-proxy': async (host: string) =>
+    startFramework(EventLoopTCPServer, (await handlers()).StreamEcho, host, { proxyProtocol: true }),
   'eventloop-hash': async (host: string) => startFramework(EventLoopTCPServer, (await handlers()).Hash, host),
 }

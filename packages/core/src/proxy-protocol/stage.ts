@@ -1,0 +1,266 @@
+import type net from 'node:net'
+import { addressRanges } from '../access-control.js'
+import { InvalidArgumentError, ProxyTimeoutError, ProxyUntrustedError } from '../errors.js'
+import { check, type OptionSpec } from '../options.js'
+import type { ConnectionStage } from '../transport.js'
+import { type ProxyHeader, ProxyHeaderParser, type ProxyParse, parseProxyHeader } from './parser.js'
+
+/** The `proxyProtocol` option of stream servers, as an object. */
+export interface ProxyProtocolOptions {
+  /** The versions accepted; a header of another is refused. Default: `[1, 2]`. */
+  versions?: readonly (1 | 2)[]
+  /**
+   * Addresses and CIDR ranges (as `accessControl` takes them) a header is accepted from; a
+   * connection from elsewhere is handled by `untrusted`. Default: every address (each connection
+   * must then start with a header). Not for Unix servers (peers have no address: use file modes).
+   */
+  trustedProxies?: readonly string[]
+  /** How long the header may take to arrive, in ms; `null`: no limit. Default: `3000` (the spec's advice). */
+  headerTimeout?: number | null
+  /**
+   * A connection from outside `trustedProxies`: `'refuse'` it (`SOCKSRV_PROXY_UNTRUSTED`), or serve it
+   * as `'direct'` (no header read; its bytes are the payload). Default: `'refuse'`.
+   */
+  untrusted?: 'refuse' | 'direct'
+}
+
+/** `true` (every version, every address, 3 s), `false` (off), or the details. */
+export type ProxyProtocolSetting = boolean | ProxyProtocolOptions
+
+/** What a handler learns of a proxied connection: the header, and the proxy's own address. */
+export interface ProxyInfo<ClientAddress = unknown> extends ProxyHeader {
+  /** The address the connection really came from: the proxy (what `clientAddress` would have been). */
+  readonly proxyAddress: ClientAddress
+}
+
+export const DEFAULT_HEADER_TIMEOUT = 3_000
+const KEYS = ['versions', 'trustedProxies', 'headerTimeout', 'untrusted']
+const EXPECTED =
+  "true, false or { versions?: (1 | 2)[], trustedProxies?: string[], headerTimeout?: ms | null, untrusted?: 'refuse' | 'direct' }"
+
+/** The one declaration of the `proxyProtocol` option, in each stream server's option table. */
+export const proxyProtocolOption: OptionSpec = {
+  default: false,
+  check(value) {
+    if (typeof value === 'boolean') return undefined
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return EXPECTED
+    const options = value as Record<string, unknown>
+    if (Object.keys(options).some((key) => !KEYS.includes(key))) return EXPECTED
+    const { versions, trustedProxies, headerTimeout, untrusted } = options
+    if (
+      versions !== undefined &&
+      !(Array.isArray(versions) && versions.length > 0 && versions.every((v) => v === 1 || v === 2))
+    )
+      return `${EXPECTED}, with versions a non-empty list of 1 and 2`
+    if (trustedProxies !== undefined) {
+      if (check.stringArray(trustedProxies)) return `${EXPECTED}, with trustedProxies an array of strings`
+      try {
+        addressRanges(trustedProxies as string[], 'trustedProxies')
+      } catch (error) {
+        return `${EXPECTED}: ${(error as Error).message}`
+      }
+    }
+    if (headerTimeout !== undefined && check.ms({ nullable: true })(headerTimeout)) {
+      return `${EXPECTED}, with headerTimeout a duration in ms or null`
+    }
+    if (untrusted !== undefined && check.oneOf('refuse', 'direct')(untrusted)) {
+      return `${EXPECTED}, with untrusted 'refuse' or 'direct'`
+    }
+    return undefined
+  },
+}
+
+/** Throws for a `proxyProtocol` a server of `addressKind` cannot honour (for its `checkOptions()`). */
+export function checkProxyProtocol(setting: ProxyProtocolSetting, addressKind: 'inet' | 'unix'): void {
+  if (addressKind === 'unix' && typeof setting === 'object' && setting.trustedProxies !== undefined) {
+    throw new InvalidArgumentError(
+      'proxyProtocol.trustedProxies does not apply to a Unix socket (its peers have no address): limit who may connect with the socket file’s permissions',
+    )
+  }
+}
+
+const infos = new WeakMap<object, ProxyInfo>()
+
+/**
+ * The PROXY protocol header `request` (a connection's socket) arrived with, and the proxy's own
+ * address; `undefined` when the server reads no header, or served this connection as direct.
+ */
+export function proxyInfo<ClientAddress = unknown>(request: object): ProxyInfo<ClientAddress> | undefined {
+  return infos.get(request) as ProxyInfo<ClientAddress> | undefined
+}
+
+/** Records `info` for `request` (a pool that moved the connection to another thread or process). */
+export function setProxyInfo(request: object, info: ProxyInfo): void {
+  infos.set(request, info)
+}
+
+/**
+ * The connection stage that reads a PROXY protocol header (see `proxyProtocol`), or `undefined` when
+ * the setting is off. `clientAddressOf` turns the header's source into the server's client
+ * address (it is not called for LOCAL and unspec headers: the connection's own stands);
+ * `addressOf` gives the IP address `trustedProxies` is checked against.
+ */
+export function proxyProtocolStage<ClientAddress>(
+  setting: ProxyProtocolSetting,
+  clientAddressOf: (header: ProxyHeader, original: ClientAddress) => ClientAddress,
+  addressOf: (clientAddress: ClientAddress) => string,
+): ConnectionStage<net.Socket, ClientAddress> | undefined {
+  if (setting === false) return undefined
+  const options = setting === true ? {} : setting
+  const versions = options.versions ?? [1, 2]
+  const trusted = options.trustedProxies && addressRanges(options.trustedProxies, 'trustedProxies')
+  const direct = options.untrusted === 'direct'
+  const deadlines = new HeaderDeadlines(
+    options.headerTimeout === undefined ? DEFAULT_HEADER_TIMEOUT : options.headerTimeout,
+  )
+  return {
+    name: 'proxy',
+    async admit(socket, original) {
+      if (trusted && !trusted(addressOf(original))) {
+        if (direct) return [socket, original]
+        throw new ProxyUntrustedError(addressOf(original))
+      }
+      const { header } = await readProxyHeader(socket, versions, deadlines)
+      // The header object becomes the info: one property more, no copy.
+      ;(header as { proxyAddress?: ClientAddress }).proxyAddress = original
+      infos.set(socket, header as ProxyInfo)
+      return [socket, header.source ? clientAddressOf(header, original) : original]
+    },
+  }
+}
+
+/**
+ * The `headerTimeout` of every connection still reading its header, swept by one timer: a timer
+ * per connection would cost more than parsing the header (the bench's proxy-connect scenario).
+ * A connection is cut between `ms` and 1.25 × `ms` after it started.
+ */
+class HeaderDeadlines {
+  readonly #pending = new Map<() => void, number>()
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(readonly ms: number | null) {}
+
+  add(expire: () => void): void {
+    if (this.ms === null) return
+    this.#pending.set(expire, performance.now() + this.ms)
+    this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, this.ms / 4)).unref()
+  }
+
+  delete(expire: () => void): void {
+    this.#pending.delete(expire)
+  }
+
+  #sweep(): void {
+    const now = performance.now()
+    for (const [expire, deadline] of this.#pending) if (deadline <= now) expire()
+    if (this.#pending.size === 0) {
+      clearInterval(this.#timer)
+      this.#timer = undefined
+    }
+  }
+}
+
+/**
+ * Reads a PROXY header off `socket` and puts back the bytes read after it, so the socket is left
+ * as it was accepted (`readableFlowing` null) with the payload first in line.
+ */
+function readProxyHeader(
+  socket: net.Socket,
+  versions: readonly (1 | 2)[],
+  deadlines: HeaderDeadlines,
+): Promise<ProxyParse> {
+  return new Promise((resolve, reject) => {
+    const parser = new ProxyHeaderParser(versions)
+    const cleanUp = () => {
+      deadlines.delete(expire)
+      socket.off('data', onData)
+      socket.off('end', onEnd)
+      socket.off('close', onEnd)
+    }
+    const fail = (error: unknown) => {
+      cleanUp()
+      socket.pause()
+      reject(error)
+    }
+    const expire = () => fail(new ProxyTimeoutError(deadlines.ms ?? 0))
+    const onEnd = () => {
+      try {
+        parser.end()
+      } catch (error) {
+        fail(error)
+      }
+    }
+    // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
+    const onData = (chunk: Buffer) => {
+      let parsed: ProxyParse | undefined
+      try {
+        parsed = parser.push(chunk)
+      } catch (error) {
+        fail(error)
+        return
+      }
+      if (!parsed) return
+      cleanUp()
+      socket.pause()
+      if (parsed.rest.length > 0)
+        socket.unshift(parsed.rest)
+        // Back to "no reader yet", as accepted: the handler's first 'data' listener or read() starts the flow.
+        // (Node's setter, which its types leave out; pause() alone would leave a 'data' listener deaf.)
+      ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
+      resolve(parsed)
+    }
+    deadlines.add(expire)
+    socket.on('data', onData)
+    socket.resume() // a pool's server accepts paused (readableFlowing false): 'data' alone would not start it
+    socket.once('end', onEnd)
+    socket.once('close', onEnd)
+  })
+}
+
+// --- moving a connection to a worker thread or child process --------------------------------------
+
+/** What a connection carries to another thread or process besides its descriptor. */
+export interface ConnectionHandoff {
+  /** Bytes read here and not yet consumed (the payload after a PROXY header). */
+  head?: Uint8Array
+  /** The PROXY header, re-parsed on the other side, and the proxy's address. */
+  proxy?: { header: Uint8Array; proxyAddress: unknown }
+}
+
+/**
+ * What must travel with `socket` to another thread or process (`undefined`: nothing). With
+ * `movingHandle` (the descriptor itself moves), the bytes read here but not consumed are taken and
+ * the socket stops reading, so none is read here and lost after the move.
+ */
+export function connectionHandoff(socket: net.Socket, movingHandle: boolean): ConnectionHandoff | undefined {
+  const info = infos.get(socket)
+  let head: Buffer | undefined
+  if (movingHandle) {
+    if (socket.readableLength > 0) head = socket.read() as Buffer
+    // Node has no public way to stop a socket's reads once started (pause() does not reach the
+    // handle): without this, what arrives before the move is read here and dropped.
+    const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle
+    if (handle?.reading) {
+      handle.reading = false
+      handle.readStop?.()
+    }
+  }
+  if (!info && !head) return undefined
+  return {
+    ...(head && { head }),
+    ...(info && { proxy: { header: info.raw, proxyAddress: info.proxyAddress } }),
+  }
+}
+
+/** Restores on the receiving side what `connectionHandoff()` carried: the head first in line, the proxy info. */
+export function receiveHandoff(request: object, handoff: ConnectionHandoff | undefined): void {
+  if (!handoff) return
+  const { head, proxy } = handoff
+  if (head && head.length > 0) {
+    ;(request as net.Socket).unshift(Buffer.from(head.buffer, head.byteOffset, head.byteLength))
+  }
+  if (proxy) {
+    const raw = Buffer.from(proxy.header.buffer, proxy.header.byteOffset, proxy.header.byteLength)
+    infos.set(request, { ...parseProxyHeader(raw).header, proxyAddress: proxy.proxyAddress })
+  }
+}
