@@ -1,5 +1,26 @@
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
+import tls from 'node:tls'
+
+/** Where to connect; with `tls`, over TLS (Node's `tls.connect()` options), connected once the handshake is done. */
+export interface Target {
+  host?: string
+  port?: number
+  path?: string
+  tls?: tls.ConnectionOptions
+}
+
+/** Opens a connection to `target`; `ready` is the event that says it can carry data. */
+function open(target: Target): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
+  if (target.tls) {
+    const socket = tls.connect({ host: target.host ?? '127.0.0.1', port: target.port, ...target.tls })
+    return { socket, ready: 'secureConnect' }
+  }
+  const socket = target.path
+    ? net.connect({ path: target.path })
+    : net.connect({ host: target.host ?? '127.0.0.1', port: target.port! })
+  return { socket, ready: 'connect' }
+}
 
 export type Outcome = 'answered' | 'closed' | 'error' | 'timeout'
 
@@ -17,7 +38,7 @@ export interface Exchange {
  * (`untilClose`), until one full line arrived, or until `untilBytes` arrived; bounded by `timeoutMs`.
  */
 export function exchange(
-  target: { host?: string; port?: number; path?: string },
+  target: Target,
   line: string,
   {
     timeoutMs = 5_000,
@@ -27,9 +48,7 @@ export function exchange(
 ): Promise<Exchange> {
   const start = performance.now()
   return new Promise((resolve) => {
-    const socket = target.path
-      ? net.connect({ path: target.path })
-      : net.connect({ host: target.host ?? '127.0.0.1', port: target.port! })
+    const { socket, ready } = open(target)
     let data = ''
     let settled = false
     const done = (outcome: Outcome, code?: string) => {
@@ -42,7 +61,7 @@ export function exchange(
     const timer = setTimeout(() => done('timeout'), timeoutMs)
     socket.setNoDelay(true)
     socket.setEncoding('utf8')
-    socket.on('connect', () => socket.write(line))
+    socket.on(ready, () => socket.write(line))
     socket.on('data', (chunk: string) => {
       data += chunk
       if (untilBytes !== undefined ? data.length >= untilBytes : !untilClose && data.includes('\n')) {
@@ -57,17 +76,41 @@ export function exchange(
   })
 }
 
+/**
+ * Sends `line` on an open connection; resolves with the reply line (trimmed), `'closed'` when the
+ * connection closed first, or `'timeout'` after `timeoutMs`.
+ */
+export function ask(socket: net.Socket, line: string, timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve) => {
+    let data = ''
+    const onData = (chunk: Buffer | string) => {
+      data += chunk.toString()
+      if (data.includes('\n')) done(data.trim())
+    }
+    const onClose = () => done('closed')
+    const timer = setTimeout(() => done('timeout'), timeoutMs)
+    const done = (answer: string) => {
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.off('close', onClose)
+      resolve(answer)
+    }
+    socket.on('data', onData)
+    socket.once('close', onClose)
+    socket.on('error', () => {})
+    socket.write(line)
+  })
+}
+
 /** Connects and resolves with the open socket (or rejects with the connect error). */
-export function connect(target: { host?: string; port?: number; path?: string }, timeoutMs = 5_000) {
+export function connect(target: Target, timeoutMs = 5_000) {
   return new Promise<net.Socket>((resolve, reject) => {
-    const socket = target.path
-      ? net.connect({ path: target.path })
-      : net.connect({ host: target.host ?? '127.0.0.1', port: target.port! })
+    const { socket, ready } = open(target)
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new Error('connect timed out'))
     }, timeoutMs)
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       clearTimeout(timer)
       resolve(socket)
     })

@@ -2,6 +2,7 @@
  * The load client, in a process of its own: `node dist/load.js <kind> '<json options>'` prints one
  * JSON result line. Every connection and request is bounded by a timeout.
  */
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { exchange, percentile } from './client.js'
@@ -39,15 +40,19 @@ async function oneLinePerConnection(o: Options) {
   return result
 }
 
-/** Scenario 3's normal clients: a new connection every `intervalMs` for `durationMs`, one line each; round-trip times. */
+/**
+ * Scenarios 3 and 12's normal clients: a new connection every `intervalMs` for `durationMs`, one
+ * line each; round-trip times. With `caFile`, over TLS (a full handshake each: no session reuse).
+ */
 async function latency(o: Options) {
+  const target = o.caFile ? { ...o, tls: { ca: readFileSync(o.caFile) } } : o
   const until = performance.now() + o.durationMs
   const times: number[] = []
   let failed = 0
   const pending: Array<Promise<void>> = []
   while (performance.now() < until) {
     pending.push(
-      exchange(o, 'ping\n', { timeoutMs: 5_000, untilClose: false }).then(({ outcome, data, ms }) => {
+      exchange(target, 'ping\n', { timeoutMs: 5_000, untilClose: false }).then(({ outcome, data, ms }) => {
         if (outcome === 'answered' && data === 'ping\n') times.push(ms)
         else failed++
       }),

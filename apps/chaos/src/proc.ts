@@ -34,11 +34,19 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
-/** Starts `command` as the leader of a process group of its own, killed with the others when the scenario ends. */
-export function spawnInGroup(command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
+/**
+ * Starts `command` as the leader of a process group of its own, killed with the others when the
+ * scenario ends; `stdin: 'pipe'` to write to it (an interactive client).
+ */
+export function spawnInGroup(
+  command: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): ChildProcess {
   const child = spawn(command, args, {
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   })
   groups.add(child.pid!)

@@ -10,6 +10,7 @@ import { gracefulShutdown } from './s08-graceful-shutdown.js'
 import { unixSockets } from './s09-unix-sockets.js'
 import { accessControl } from './s10-access-control.js'
 import { sunrpcHostile } from './s11-sunrpc-hostile.js'
+import { tlsHostile } from './s12-tls.js'
 import { restart } from './s14-restart.js'
 
 export const scenarios: Scenario[] = [
@@ -24,5 +25,6 @@ export const scenarios: Scenario[] = [
   unixSockets,
   accessControl,
   sunrpcHostile,
+  tlsHostile,
   restart,
 ]

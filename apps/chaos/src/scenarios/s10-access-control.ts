@@ -1,29 +1,10 @@
 import type net from 'node:net'
-import { connect, exchange } from '../client.js'
+import { ask, connect, exchange } from '../client.js'
 import { sleep, startServer, waitUntil } from '../proc.js'
 import type { Scenario } from '../scenario.js'
 
 const LIMIT = 5
 const OPEN = 8
-
-/** Sends a line on an open connection; resolves with the reply or `'closed'`. */
-function ask(socket: net.Socket, line: string): Promise<string> {
-  return new Promise((resolve) => {
-    let data = ''
-    const onData = (chunk: Buffer) => {
-      data += chunk.toString()
-      if (data.includes('\n')) done(data.trim())
-    }
-    const done = (answer: string) => {
-      socket.off('data', onData)
-      resolve(answer)
-    }
-    socket.on('data', onData)
-    socket.once('close', () => done('closed'))
-    socket.on('error', () => {})
-    socket.write(line)
-  })
-}
 
 export const accessControl: Scenario = {
   id: 10,

@@ -7,6 +7,8 @@
  * and exits 1 when it cannot), then answers each `stats` line on stdin with a `{"stats":...}` line.
  */
 import diagnostics from 'node:diagnostics_channel'
+import { readFileSync } from 'node:fs'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import {
   type BaseServer,
@@ -16,7 +18,7 @@ import {
   shutdownOnSignals,
 } from '@socketserver/core'
 import { startEchoServer } from '@socketserver/echo-server'
-import { ForkingTCPServer, ThreadingTCPServer } from '@socketserver/socketserver'
+import { EventLoopTLSServer, ForkingTCPServer, ThreadingTCPServer } from '@socketserver/socketserver'
 import { startTimeServer } from '@socketserver/time-server'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
 import { EventLoopUnixStreamServer } from '@socketserver/transport-unix'
@@ -176,6 +178,51 @@ async function start(kind: string, o: Options): Promise<{ ready: Record<string, 
           refused: server.accessControl?.refused,
           open: server.accessControl?.connectionsFrom(host(o)),
         }),
+      }
+    }
+    case 'tls': {
+      // Scenario 12: the line echo over TLS, without client certificates (`port`; the name
+      // `expired.test` has an expired certificate) and with mutual TLS (`mtlsPort`).
+      const file = (path: string) => readFileSync(path)
+      const own = { key: file(o.server.key), cert: file(o.server.cert) }
+      const options = { handshakeTimeout: o.handshakeTimeout }
+      const plain = countErrors(
+        await EventLoopTLSServer.create({ host: host(o), port: 0 }, LineEcho, { ...options, tls: own }),
+      )
+      plain.addContext('expired.test', { key: file(o.expiredServer.key), cert: file(o.expiredServer.cert) })
+      const mutual = countErrors(
+        await EventLoopTLSServer.create({ host: host(o), port: 0 }, LineEcho, {
+          ...options,
+          tls: { ...own, ca: file(o.ca), requestCert: true },
+        }),
+      )
+      // The last refusals, with their reasons, as socketserver:connection:refused publishes them.
+      const refusals: Array<{ server: string; code?: string; message: string }> = []
+      diagnostics.subscribe(channels.connectionRefused.name, (message) => {
+        const { server, error } = message as { server: unknown; error: { code?: string; message: string } }
+        refusals.push({ server: server === plain ? 'tls' : 'mtls', code: error.code, message: error.message })
+        if (refusals.length > 20) refusals.shift()
+      })
+      // How long the event loop stalled (handshakes run on it) since the last `stats`.
+      const delay = monitorEventLoopDelay({ resolution: 10 })
+      delay.enable()
+      void plain.serveForever()
+      void mutual.serveForever()
+      return {
+        ready: { port: tcp(plain), mtlsPort: tcp(mutual) },
+        stats: () => {
+          const stalled = { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 }
+          delay.reset()
+          return {
+            handlerCalls: counters.requests,
+            byCode: handled,
+            refused: Object.fromEntries(plain.refusedConnections),
+            mtlsRefused: Object.fromEntries(mutual.refusedConnections),
+            refusals,
+            active: plain.activeRequestCount + mutual.activeRequestCount,
+            eventLoopDelayMs: stalled,
+          }
+        },
       }
     }
     default:
