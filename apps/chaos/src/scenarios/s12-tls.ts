@@ -180,6 +180,13 @@ export const tlsHostile: Scenario = {
       const alone = await normal(BASELINE_MS)
       const aloneStats = await srv.stats()
       r.figure('normal client alone', { ...alone, serverEventLoopDelayMs: aloneStats.eventLoopDelayMs })
+      const delayText = (stats: Record<string, any>) =>
+        `server event-loop delay p99 ${stats.eventLoopDelayMs.p99.toFixed(1)} ms, max ${stats.eventLoopDelayMs.max.toFixed(1)} ms`
+      r.check(
+        `the normal client alone first, for comparison (${BASELINE_MS / 1000} s)`,
+        alone.failed === 0,
+        `${alone.requests} requests, ${alone.failed} failed; p50 ${alone.p50.toFixed(1)}, p99 ${alone.p99.toFixed(1)}, max ${alone.max.toFixed(1)} ms; ${delayText(aloneStats)}`,
+      )
       lost += alone.failed
 
       // 1. The flood: FLOOD connections kept in their handshake while the normal client measures.
@@ -272,7 +279,7 @@ export const tlsHostile: Scenario = {
       r.check(
         'the normal client was served throughout',
         latency.failed === 0 && latency.requests > 200,
-        `${latency.requests} requests, ${latency.failed} failed`,
+        `${latency.requests} requests, ${latency.failed} failed; ${delayText(duringFlood)}`,
       )
       r.bound(
         "normal client's round trip p99 (new connection, full TLS 1.3 handshake, one line)",
