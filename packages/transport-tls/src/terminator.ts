@@ -175,6 +175,7 @@ export class TLSTerminator {
         clearTimeout(timer)
         socket.off('close', onClose)
         if (tlsSocket && !error) {
+          tlsSocket.allowHalfOpen = true // a client that half-closes after its request still gets the reply
           tlsSocket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
           // What a PROXY header said about the raw connection is the TLS connection's too.
           const proxied = proxyInfo(socket)
@@ -194,6 +195,9 @@ export class TLSTerminator {
           : undefined
       this.#pending.set(socket, handshake)
       socket.once('close', onClose)
+      // A client that ends its side mid-handshake (FIN) is refused at once, not at the deadline:
+      // the TLSSocket takes allowHalfOpen from this socket, and gets it back once secure.
+      socket.allowHalfOpen = false
       this.#server.emit('connection', socket)
     })
   }

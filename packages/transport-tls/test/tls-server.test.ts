@@ -116,6 +116,25 @@ describe('handshake before the queue', () => {
     }
   })
 
+  it('a client that ends its side mid-handshake is refused at once; one that half-closes after its request gets the reply', async () => {
+    const server = await startServer({ tls: tlsOf(), handshakeTimeout: 5_000 })
+    const port = server.serverAddress.port
+    const started = Date.now()
+    const quitter = net.connect(port, '127.0.0.1', () => quitter.end(Buffer.from([0x16, 0x03, 0x01, 0x00])))
+    quitter.on('error', () => {})
+    await once(quitter, 'close')
+    await until(() => server.refusedConnections.get('SOCKSRV_TLS_HANDSHAKE') === 1, 'the refusal')
+    expect(Date.now() - started).toBeLessThan(2_000) // not at handshakeTimeout
+    // After the handshake the connection is half-open again: request, FIN, then the reply.
+    const client = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost' })
+    let reply = ''
+    client.on('data', (chunk) => (reply += chunk))
+    await once(client, 'secureConnect')
+    client.end('half\n')
+    await once(client, 'close')
+    expect(reply).toBe('half|TLSv1.3|alpn=-|sni=localhost|peer=-\n')
+  })
+
   it('serverClose() closes connections still in their handshake (not counted as refusals)', async () => {
     const server = await startServer({ tls: tlsOf() })
     const silent = net.connect(server.serverAddress.port, '127.0.0.1')
