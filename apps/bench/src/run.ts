@@ -149,7 +149,10 @@ function fdLimits(pid: number): { soft: number; hard: number } | undefined {
 function raiseFdLimit(pid: number, needed: number): void {
   const limits = fdLimits(pid)
   if (!limits || limits.soft >= needed) return
-  const attempts = [`${needed}:${Math.max(needed, limits.hard)}`, `${Math.min(needed, limits.hard)}:${limits.hard}`]
+  const attempts = [
+    `${needed}:${Math.max(needed, limits.hard)}`,
+    `${Math.min(needed, limits.hard)}:${limits.hard}`,
+  ]
   for (const nofile of attempts) {
     try {
       execFileSync('prlimit', ['--pid', String(pid), `--nofile=${nofile}`], { stdio: 'ignore' })

@@ -96,7 +96,11 @@ async function measure(kind) {
     const a = aggregate(await snapshot(child, dir))
     const sockets = []
     for (let i = 0; i < connections; i += 200)
-      sockets.push(...(await Promise.all(Array.from({ length: Math.min(200, connections - i) }, () => open(ready.port)))))
+      sockets.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(200, connections - i) }, () => open(ready.port)),
+        )),
+      )
     await sleep(500)
     const b = aggregate(await snapshot(child, dir))
     for (const s of sockets) s.destroy()
@@ -119,7 +123,9 @@ for (const kind of kinds) {
   }
   rows.sort((x, y) => y.bytes - x.bytes)
   const total = (b.total - a.total) / connections
-  console.log(`\n## ${kind}: ${total.toFixed(0)} bytes of live heap per idle connection (${connections} connections)\n`)
+  console.log(
+    `\n## ${kind}: ${total.toFixed(0)} bytes of live heap per idle connection (${connections} connections)\n`,
+  )
   console.log('| bytes/conn | objects/conn | type:constructor |\n|---:|---:|---|')
   for (const r of rows.slice(0, Number(values.top)))
     console.log(`| ${r.bytes.toFixed(0)} | ${r.count.toFixed(2)} | \`${r.key}\` |`)

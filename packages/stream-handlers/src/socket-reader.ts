@@ -7,6 +7,7 @@ import {
   ReadLimitError,
   SocketTimeoutError,
 } from '@socketserver/core'
+import { kWatchStep, offerStepPromise, settleStep, type WatchedStep } from '@socketserver/core/transport'
 import { kSocket, type SocketWriter } from './socket-writer.js'
 
 export interface SocketReaderOptions {
@@ -62,13 +63,13 @@ let lineResult: (reader: SocketReader) => IteratorResult<Buffer> | undefined
 // kept here rather than in a field every reader would carry).
 const OWN_LISTENERS = new WeakMap<SocketReader, Listeners>()
 
-// One executor for every promise a reader makes: it hands its resolving functions over through
-// these, so that no executor closure (and context) is made per read.
+// One executor for every promise a reader makes: it hands its resolve function over through this,
+// so that no executor closure (and context) is made per read. Only `resolve` is kept: a failure
+// resolves with a rejected promise, which the reject function (and its slot) would cost every
+// waiting reader for the rare error.
 let resolveNext: ((value: any) => void) | undefined
-let rejectNext: ((error: Error) => void) | undefined
-function capture(resolve: (value: any) => void, reject: (error: Error) => void): void {
+function capture(resolve: (value: any) => void): void {
   resolveNext = resolve
-  rejectNext = reject
 }
 
 /**
@@ -91,9 +92,10 @@ export class SocketReader implements AsyncIterable<Buffer> {
   // The one read waiting for data (a reader has one consumer: its handler).
   #attempt: Attempt | undefined
   #limit = 0 // the waiting read's limit: read1()'s n, readline()'s line length, read(n)'s n
-  // The waiting read's promise, or copyTo()'s (which resolves with a count).
+  // Settles the waiting read's promise, or copyTo()'s (which resolves with a count).
   #resolve: ((value: any) => void) | undefined
-  #reject: ((error: Error) => void) | undefined
+  // The handler step that returned that promise and waits for it with no reaction (offerStepPromise).
+  #step: WatchedStep | undefined
   #timer: NodeJS.Timeout | undefined
   // copyTo(): the socket it writes to (DRAINING: it waits for its 'drain'), what it has copied,
   // and a count of copies, which tells a 'drain' that comes late from one for the copy under way.
@@ -243,19 +245,31 @@ export class SocketReader implements AsyncIterable<Buffer> {
   #endCopy(error?: Error): void {
     if (!this.#copy) return
     const resolve = this.#resolve!
-    const reject = this.#reject!
-    this.#copy = this.#attempt = this.#resolve = this.#reject = undefined
-    if (error) reject(error)
-    else resolve(this.#copied)
+    this.#copy = this.#attempt = undefined
+    this.#settle(error === undefined, error ?? this.#copied)
   }
 
-  // A pending promise whose resolving functions are this reader's #resolve and #reject.
+  // A pending promise, settled through this reader's #settle(); offered to the handler step under way.
   #promise<T>(): Promise<T> {
     const promise = new Promise<T>(capture)
     this.#resolve = resolveNext
-    this.#reject = rejectNext
-    resolveNext = rejectNext = undefined
+    resolveNext = undefined
+    offerStepPromise(promise, this)
     return promise
+  }
+
+  /** @internal The handler step that returned this reader's pending promise (see offerStepPromise). */
+  [kWatchStep](step: WatchedStep): void {
+    this.#step = step
+  }
+
+  // Settles the pending promise with `value`, or rejects it with it; then the step waiting for it.
+  #settle(ok: boolean, value: unknown): void {
+    const resolve = this.#resolve!
+    const step = this.#step
+    this.#resolve = this.#step = undefined
+    resolve(ok ? value : Promise.reject(value))
+    if (step !== undefined) settleStep(step, !ok, value)
   }
 
   /**
@@ -265,7 +279,6 @@ export class SocketReader implements AsyncIterable<Buffer> {
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     return new LineIterator(this)
   }
-
 
   /** Stops reading: detaches from the socket; later reads see end of stream. */
   close(): void {
@@ -328,17 +341,15 @@ export class SocketReader implements AsyncIterable<Buffer> {
   }
 
   #succeed(value: Buffer | IteratorResult<Buffer>): void {
-    const resolve = this.#resolve!
-    this.#attempt = this.#resolve = this.#reject = undefined
+    this.#attempt = undefined
     this.#resumeIfRoom()
-    resolve(value)
+    this.#settle(true, value)
   }
 
   #fail(error: Error): void {
-    const reject = this.#reject!
     if (this.#attempt instanceof LineIterator) this.#attempt.end()
-    this.#attempt = this.#resolve = this.#reject = undefined
-    reject(error)
+    this.#attempt = undefined
+    this.#settle(false, error)
   }
 
   // One timer per reader, refreshed per wait rather than created: reads are the hot path.

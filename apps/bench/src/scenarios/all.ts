@@ -88,7 +88,14 @@ export const tcpPingPong: Scenario = {
     'eventloop-stream-await',
     'tcpserver-stream',
   ],
-  smokeServers: ['eventloop-stream', 'eventloop-lines', 'raw-net', 'python-threading', 'fork-pool', 'thread-pool'],
+  smokeServers: [
+    'eventloop-stream',
+    'eventloop-lines',
+    'raw-net',
+    'python-threading',
+    'fork-pool',
+    'thread-pool',
+  ],
   full: { rounds: 7, durationMs: 2_000, warmupMs: 500, connections: 50, messageSize: 64 },
   smoke: { rounds: 2, durationMs: 250, warmupMs: 100, connections: 50, messageSize: 64 },
   comparisons: [
