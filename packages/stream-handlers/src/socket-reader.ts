@@ -244,7 +244,6 @@ export class SocketReader implements AsyncIterable<Buffer> {
 
   #endCopy(error?: Error): void {
     if (!this.#copy) return
-    const resolve = this.#resolve!
     this.#copy = this.#attempt = undefined
     this.#settle(error === undefined, error ?? this.#copied)
   }
@@ -403,10 +402,15 @@ export class SocketReader implements AsyncIterable<Buffer> {
     // waiting line read when the chunk is one whole line (a request-response protocol's usual case).
     if (this.#length === 0 && this.#attempt !== undefined && chunk.length <= this.#limit) {
       const attempt = this.#attempt
-      if (attempt === this.#read1Attempt) return this.#succeed(chunk)
+      if (attempt === this.#read1Attempt) {
+        this.#succeed(chunk)
+        return
+      }
       const iterating = typeof attempt !== 'function' // a LineIterator
-      if ((iterating || attempt === this.#lineAttempt) && chunk.indexOf(NEWLINE) === chunk.length - 1)
-        return this.#succeed(iterating ? { value: chunk, done: false } : chunk)
+      if ((iterating || attempt === this.#lineAttempt) && chunk.indexOf(NEWLINE) === chunk.length - 1) {
+        this.#succeed(iterating ? { value: chunk, done: false } : chunk)
+        return
+      }
     }
     if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk]
     else this.#chunks.push(chunk)
