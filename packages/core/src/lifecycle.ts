@@ -48,7 +48,8 @@ abstract class HandlerSteps {
         maker[kWatchStep](this)
         return
       }
-      if (isPromise(result)) {
+      // COMPLETED_STEP is done already: straight on, with no reaction and no microtask.
+      if (result !== COMPLETED_STEP && isPromise(result)) {
         // Bound methods: smaller than two closures and the context they would share.
         this.#resume ??= this.#resumed.bind(this)
         this.#fault ??= this.#failed.bind(this)
@@ -106,6 +107,13 @@ const ignore = () => {}
 
 /** Package-internal: the method by which a promise's maker learns which step waits for it. */
 export const kWatchStep = Symbol('socketserver.watchStep')
+
+/**
+ * Package-internal (`@socketserver/core/transport`): a resolved promise that a step whose work is
+ * already done may return (so that its callers still get a promise); the lifecycle goes straight on
+ * to the next step instead of waiting a microtask for it.
+ */
+export const COMPLETED_STEP: Promise<void> = Promise.resolve()
 
 /** A maker of promises that settles the step waiting for one itself (stream-handlers' reader). */
 export interface StepPromiseMaker {

@@ -3,6 +3,7 @@
 export { limitPacket, type PacketLimits } from './datagram-limit.js'
 export { HANDLER_WORKER_MARK } from './handler-worker.js'
 export {
+  COMPLETED_STEP,
   kWatchStep,
   offerStepPromise,
   type StepPromiseMaker,
