@@ -159,13 +159,16 @@ describe('bench harness', () => {
       expect(requestsPerSecond(run.stdout, label)).toBeGreaterThan(0)
     }
     expect(run.stdout).toMatch(/^ratio .* \(MB\/s; /m)
-    expect(run.stdout).toMatch(
-      /^target: eventloop-stream <= 1\.25 x raw-net memory per connection: (PASS|FAIL)/m,
-    )
+    for (const handler of ['eventloop-stream', 'eventloop-lines']) {
+      expect(run.stdout).toMatch(
+        new RegExp(`^target: ${handler} <= 1\\.15 x raw-net memory per connection: (PASS|FAIL)`, 'm'),
+      )
+    }
+    expect(run.stdout).toMatch(/^target: eventloop-lines >= 0\.97 x raw-net requests\/s: (PASS|FAIL)/m)
     expect(run.stdout).toMatch(/^target: fork-pool-hash >= 1\.6 x eventloop-hash requests\/s: (PASS|FAIL)/m)
     const targets = /^targets \((\d+)\):$/m.exec(run.stdout)
-    // Nine, and the thread pool's echo target where sockets transfer to workers (Node >= 26).
-    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 10 : 9)
+    // Eleven, and the thread pool's echo target where sockets transfer to workers (Node >= 26).
+    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 12 : 11)
 
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
       scenarios: { scenario: string; summaries: { requestsPerSecond: number; errors: number }[] }[]

@@ -5,7 +5,8 @@
 //   node apps/bench/tools/second-loadgen.mjs idle [--connections 10000] [--rounds 3] [--servers a,b,...]
 //   node apps/bench/tools/second-loadgen.mjs pingpong [--rounds 5] [--seconds 3] [--servers a,b,...]
 //
-// Servers are the bench's kinds (`dist/server.js <kind>`, so build the bench first) and `chat`
+// Servers are the bench's kinds (`dist/server.js <kind>`, so build the bench first; `kind@path`
+// takes the kind from another build's server.js, e.g. a checkout of an older commit) and `chat`
 // (apps/chat-server, event-loop mode: each connection sends `/nick u<i>` and waits for its two
 // lines). Idle: a fresh server per round, RSS of the server and its children before and after,
 // per connection; servers alternate round by round, the ratio is the median of per-round ratios
@@ -53,7 +54,11 @@ function treeRss(pid) {
   return total
 }
 
-const nofile = (n) => ['prlimit', `--nofile=${n}:${n}`]
+/** The hard limit on open files of this process (its children inherit it). */
+const hardLimit = Number(
+  /^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 1e9,
+)
+const nofile = (n) => ['prlimit', `--nofile=${Math.min(n, hardLimit)}:${hardLimit}`]
 
 /** Starts a server; resolves with its pid, port and a stop function. */
 async function startServer(kind, fds) {
@@ -71,7 +76,7 @@ async function startServer(kind, fds) {
           '--idle-timeout',
           '0',
         ]
-      : [process.execPath, serverJs, kind, '127.0.0.1']
+      : [process.execPath, kind.split('@')[1] ?? serverJs, kind.split('@')[0], '127.0.0.1']
   const child = spawn(...nofile(fds).slice(0, 1), [...nofile(fds).slice(1), command, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
@@ -141,7 +146,13 @@ const load = () =>
 console.log(`second load generator: ${client} (C, epoll), mode ${mode}; load average ${load()}`)
 
 if (mode === 'idle') {
-  const n = Number(values.connections ?? 10_000)
+  let n = Number(values.connections ?? 10_000)
+  if (n + 256 > hardLimit) {
+    console.log(
+      `${n} connections asked, but the hard limit on open files is ${hardLimit}: running ${hardLimit - 256}`,
+    )
+    n = hardLimit - 256
+  }
   const rounds = Number(values.rounds ?? 3)
   const kinds = (values.servers ?? 'raw-net,eventloop-stream,eventloop-lines').split(',')
   const results = Object.fromEntries(kinds.map((k) => [k, []]))
