@@ -4,6 +4,7 @@
 //
 //   node apps/bench/tools/second-loadgen.mjs idle [--connections 10000] [--rounds 3] [--servers a,b,...]
 //   node apps/bench/tools/second-loadgen.mjs pingpong [--rounds 5] [--seconds 3] [--servers a,b,...]
+//     (requests/s, and the server's CPU per request from /proc/<pid>/stat)
 //
 // Servers are the bench's kinds (`dist/server.js <kind>`, so build the bench first; `kind@path`
 // takes the kind from another build's server.js, e.g. a checkout of an older commit) and `chat`
@@ -126,16 +127,19 @@ async function idleRound(kind, n) {
   return { up, failed, bytes: (after - before) / up }
 }
 
+/** CPU time (user + system, all threads) of a process so far, in clock ticks (1/100 s on Linux). */
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/** Requests per second, and the server's CPU per request in µs. */
 async function pingpongRound(server, seconds) {
-  const out = execFileSync(
-    client,
-    ['pingpong', '127.0.0.1', String(server.port), '50', '64', String(seconds)],
-    {
-      encoding: 'utf8',
-    },
-  )
-  const [requests, elapsed] = out.trim().split(' ').map(Number)
-  return requests / elapsed
+  const cpu0 = cpuTicks(server.pid)
+  const args = ['pingpong', '127.0.0.1', String(server.port), '50', '64', String(seconds)]
+  const [requests, elapsed] = execFileSync(client, args, { encoding: 'utf8' }).trim().split(' ').map(Number)
+  return { rate: requests / elapsed, cpuUs: ((cpuTicks(server.pid) - cpu0) * 10_000) / requests }
 }
 
 const load = () =>
@@ -187,11 +191,10 @@ if (mode === 'idle') {
     for (const kind of kinds) await pingpongRound(servers[kind], 0.5) // warm-up
     for (let round = 1; round <= rounds; round++) {
       for (const kind of kinds) {
-        const rate = await pingpongRound(servers[kind], seconds)
-        results[kind].push(rate)
-        console.log(
-          `round ${round}/${rounds}  ${kind.padEnd(22)} ${Math.round(rate).toLocaleString('en')} req/s`,
-        )
+        const r = await pingpongRound(servers[kind], seconds)
+        results[kind].push(r)
+        const line = `round ${round}/${rounds}  ${kind.padEnd(22)} ${Math.round(r.rate).toLocaleString('en')} req/s`
+        console.log(`${line}  server CPU ${r.cpuUs.toFixed(1)} us/req`)
       }
     }
   } finally {
@@ -200,9 +203,12 @@ if (mode === 'idle') {
   const base = kinds[0]
   console.log(`\nmedians over ${rounds} round(s) of ${seconds} s, 50 connections, 64 B; ratios to ${base}`)
   for (const kind of kinds) {
-    const ratios = results[kind].map((r, i) => r / results[base][i])
+    const ratios = results[kind].map((r, i) => r.rate / results[base][i].rate)
+    const cpuRatios = results[kind].map((r, i) => r.cpuUs / results[base][i].cpuUs)
+    const rate = Math.round(median(results[kind].map((r) => r.rate))).toLocaleString('en')
+    const cpu = median(results[kind].map((r) => r.cpuUs)).toFixed(1)
     console.log(
-      `${kind.padEnd(22)} ${Math.round(median(results[kind])).toLocaleString('en')} req/s  ratio ${median(ratios).toFixed(3)} (${ratios.map((x) => x.toFixed(3)).join(' ')})`,
+      `${kind.padEnd(22)} ${rate} req/s  ratio ${median(ratios).toFixed(3)} (${ratios.map((x) => x.toFixed(3)).join(' ')})  server CPU ${cpu} us/req, CPU ratio ${median(cpuRatios).toFixed(3)}`,
     )
   }
 } else {
