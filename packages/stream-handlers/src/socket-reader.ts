@@ -281,7 +281,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
    * Lines, as Python's `for line in rfile` (each as `readline()` returns it, up to end of stream).
    * A line already buffered is returned at once, with no wait for the socket.
    */
-  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
     return new LineIterator(this)
   }
 
@@ -512,7 +512,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
  * waits (`call`), so the reader knows whom a failure ends: once a read has rejected, or the lines
  * are done, `next()` resolves `{ done: true }`, as a generator's does.
  */
-class LineIterator implements AsyncIterator<Buffer> {
+class LineIterator implements AsyncIterableIterator<Buffer> {
   #reader: SocketReader | undefined
 
   constructor(reader: SocketReader) {
@@ -521,6 +521,11 @@ class LineIterator implements AsyncIterator<Buffer> {
 
   next(): Promise<IteratorResult<Buffer>> {
     return this.#reader === undefined ? Promise.resolve(DONE) : nextLine(this.#reader, this)
+  }
+
+  /** Iterable itself, as the async generator it replaces was. */
+  [Symbol.asyncIterator](): this {
+    return this
   }
 
   return(value?: unknown): Promise<IteratorResult<Buffer>> {

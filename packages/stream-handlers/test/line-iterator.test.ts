@@ -66,6 +66,14 @@ describe('for await (const line of rfile)', () => {
     expect((await reader.read(11)).toString()).toBe('0123456789\n')
   })
 
+  it('the iterator is itself iterable, as an async generator is', async () => {
+    const iterator = feed(['one\ntwo\n'])[Symbol.asyncIterator]()
+    expect((await iterator.next()).value.toString()).toBe('one\n')
+    const rest: string[] = []
+    for await (const line of iterator) rest.push(line.toString())
+    expect(rest).toEqual(['two\n'])
+  })
+
   it('break ends the iteration (return()) and leaves the reader usable', async () => {
     const reader = feed(['one\ntwo\nthree\n'])
     for await (const line of reader) {
