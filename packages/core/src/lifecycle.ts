@@ -34,13 +34,16 @@ abstract class HandlerSteps {
     while (this.step < DONE) {
       let result: unknown
       offered = offeredBy = undefined
+      stepRunning = true
       try {
         result = this.call()
       } catch (error) {
+        stepRunning = false
         offered = offeredBy = undefined
         this.#failed(error)
         return
       }
+      stepRunning = false
       const maker = takeOffer(result)
       if (maker) {
         // Its maker settles this step: nothing subscribes to the promise while it is pending.
@@ -124,9 +127,11 @@ export interface StepPromiseMaker {
 /** A handler step waiting for an offered promise (opaque). */
 export type WatchedStep = object
 
-// The promise last offered, and its maker: reset before and after every step.
+// The promise last offered during the step that is running, and its maker: reset before and after
+// every step. Nothing is kept outside a step (a reader read from a timer is not retained here).
 let offered: unknown
 let offeredBy: StepPromiseMaker | undefined
+let stepRunning = false
 
 /**
  * Package-internal (`@socketserver/core/transport`): offers `promise`, just made by `maker`, to the
@@ -135,6 +140,7 @@ let offeredBy: StepPromiseMaker | undefined
  * is pending, about 200 bytes of an idle connection — and `maker` calls `settleStep()` instead.
  */
 export function offerStepPromise(promise: Promise<unknown>, maker: StepPromiseMaker): void {
+  if (!stepRunning) return
   offered = promise
   offeredBy = maker
 }
