@@ -77,3 +77,25 @@ export function processTreeCpuMs(pid: number, depth = 0): number | undefined {
     return depth === 0 ? undefined : 0
   }
 }
+
+/** Resident memory of one process, bytes, from /proc/<pid>/status. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s*(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match ? Number(match[1]) * 1024 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Resident memory, bytes, of a process and its live descendants (a fork pool's children), summed:
+ * pages they share are counted once per process, as `ps` would. Undefined without /proc.
+ */
+export function processTreeRssBytes(pid: number, depth = 0): number | undefined {
+  const own = rssBytes(pid)
+  if (own === undefined) return depth === 0 ? undefined : 0
+  let total = own
+  if (depth < 4) for (const child of childPids(pid)) total += processTreeRssBytes(child, depth + 1) ?? 0
+  return total
+}

@@ -143,20 +143,24 @@ function fdLimits(pid: number): { soft: number; hard: number } | undefined {
   }
 }
 
-/** Raises a child's soft limit on open files to `needed` (never past its hard limit), with prlimit. */
+/**
+ * Raises a process's limit on open files to `needed`, with prlimit: both limits where it may (a
+ * privileged harness raises the hard limit too), else the soft one up to the hard limit.
+ */
 function raiseFdLimit(pid: number, needed: number): void {
   const limits = fdLimits(pid)
   if (!limits || limits.soft >= needed) return
-  try {
-    execFileSync(
-      'prlimit',
-      ['--pid', String(pid), `--nofile=${Math.min(needed, limits.hard)}:${limits.hard}`],
-      {
-        stdio: 'ignore',
-      },
-    )
-  } catch {
-    // no prlimit: the run reports the connections that failed
+  const attempts = [
+    `${needed}:${Math.max(needed, limits.hard)}`,
+    `${Math.min(needed, limits.hard)}:${limits.hard}`,
+  ]
+  for (const nofile of attempts) {
+    try {
+      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${nofile}`], { stdio: 'ignore' })
+      return
+    } catch {
+      // not permitted (or no prlimit): the next attempt, then the run reports the connections that failed
+    }
   }
 }
 
@@ -175,6 +179,7 @@ export async function runScenario(run: ScenarioRun, ctx: RunContext): Promise<Ou
   // Idle connections need a descriptor each, in the load generator and in the server.
   let fdsNeeded = 0
   if (scenario.workload === 'tcp-idle') {
+    raiseFdLimit(process.pid, settings.connections + FD_HEADROOM)
     const hard = fdLimits(process.pid)?.hard ?? Number.MAX_SAFE_INTEGER
     if (settings.connections + FD_HEADROOM > hard) {
       const capped = Math.max(1, hard - FD_HEADROOM)

@@ -146,6 +146,8 @@ describe('bench harness', () => {
       'rpc-tcp-get',
       'rpc-udp-null',
       'rpc-udp-get',
+      'tls-pingpong',
+      'tls-connect',
       'proxy-connect',
       'haproxy-scale',
     ]
@@ -161,14 +163,18 @@ describe('bench harness', () => {
       expect(requestsPerSecond(run.stdout, label)).toBeGreaterThan(0)
     }
     expect(run.stdout).toMatch(/^ratio .* \(MB\/s; /m)
-    expect(run.stdout).toMatch(
-      /^target: eventloop-stream <= 1\.25 x raw-net memory per connection: (PASS|FAIL)/m,
-    )
+    for (const handler of ['eventloop-stream', 'eventloop-lines']) {
+      expect(run.stdout).toMatch(
+        new RegExp(`^target: ${handler} <= 1\\.15 x raw-net memory per connection: (PASS|FAIL)`, 'm'),
+      )
+    }
+    expect(run.stdout).toMatch(/^target: eventloop-lines >= 0\.97 x raw-net requests\/s: (PASS|FAIL)/m)
     expect(run.stdout).toMatch(/^target: fork-pool-hash >= 1\.6 x eventloop-hash requests\/s: (PASS|FAIL)/m)
     const targets = /^targets \((\d+)\):$/m.exec(run.stdout)
-    // Eleven (one of them metrics on vs off, one the PROXY header's CPU), and the thread pool's echo
+    // Fifteen (among them metrics on vs off, the PROXY header's CPU, the line handler, idle for both
+    // handlers, TLS ping-pong and connect), and the thread pool's echo
     // target where sockets transfer to workers (Node >= 26).
-    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 12 : 11)
+    expect(Number(targets?.[1])).toBe(Number(process.versions.node.split('.')[0]) >= 26 ? 16 : 15)
     expect(run.stdout).toMatch(
       /^target: eventloop-stream-metrics >= 0\.95 x eventloop-stream requests\/s: (PASS|FAIL)/m,
     )

@@ -22,6 +22,7 @@ abstract class HandlerSteps {
   #handleError: unknown = NO_ERROR // what handle() threw, kept for after finish()
   #resume: (() => void) | undefined
   #fault: ((error: unknown) => void) | undefined
+  #watched: Promise<unknown> | undefined // an offered promise the step waits for (offerStepPromise)
 
   constructor(handler: RequestHandler | undefined, step: number) {
     this.handler = handler
@@ -32,13 +33,26 @@ abstract class HandlerSteps {
   run(): void {
     while (this.step < DONE) {
       let result: unknown
+      offered = offeredBy = undefined
+      stepRunning = true
       try {
         result = this.call()
       } catch (error) {
+        stepRunning = false
+        offered = offeredBy = undefined
         this.#failed(error)
         return
       }
-      if (isPromise(result)) {
+      stepRunning = false
+      const maker = takeOffer(result)
+      if (maker) {
+        // Its maker settles this step: nothing subscribes to the promise while it is pending.
+        this.#watched = result as Promise<unknown>
+        maker[kWatchStep](this)
+        return
+      }
+      // COMPLETED_STEP is done already: straight on, with no reaction and no microtask.
+      if (result !== COMPLETED_STEP && isPromise(result)) {
         // Bound methods: smaller than two closures and the context they would share.
         this.#resume ??= this.#resumed.bind(this)
         this.#fault ??= this.#failed.bind(this)
@@ -49,6 +63,15 @@ abstract class HandlerSteps {
     }
     const error = this.#handleError
     this.ended(error !== NO_ERROR, error)
+  }
+
+  /** See `settleStep()`. */
+  static settle(step: HandlerSteps, failed: boolean, error: unknown): void {
+    const promise = step.#watched
+    step.#watched = undefined
+    if (failed) promise?.then(undefined, ignore) // handled here, as a reaction would have handled it
+    // After the promise's own reactions (queued as it settled), as a reaction of this step's would be.
+    queueMicrotask(() => (failed ? step.#failed(error) : step.#resumed()))
   }
 
   #resumed(): void {
@@ -81,6 +104,60 @@ abstract class HandlerSteps {
 
   /** The steps are over: `failed` with `error`, or done. */
   protected abstract ended(failed: boolean, error: unknown): void
+}
+
+const ignore = () => {}
+
+/** Package-internal: the method by which a promise's maker learns which step waits for it. */
+export const kWatchStep = Symbol('socketserver.watchStep')
+
+/**
+ * Package-internal (`@socketserver/core/transport`): a resolved promise that a step whose work is
+ * already done may return (so that its callers still get a promise); the lifecycle goes straight on
+ * to the next step instead of waiting a microtask for it.
+ */
+export const COMPLETED_STEP: Promise<void> = Promise.resolve()
+
+/** A maker of promises that settles the step waiting for one itself (stream-handlers' reader). */
+export interface StepPromiseMaker {
+  /** `step` returned the promise last offered: pass it to `settleStep()` right after settling that promise. */
+  [kWatchStep](step: WatchedStep): void
+}
+
+/** A handler step waiting for an offered promise (opaque). */
+export type WatchedStep = object
+
+// The promise last offered during the step that is running, and its maker: reset before and after
+// every step. Nothing is kept outside a step (a reader read from a timer is not retained here).
+let offered: unknown
+let offeredBy: StepPromiseMaker | undefined
+let stepRunning = false
+
+/**
+ * Package-internal (`@socketserver/core/transport`): offers `promise`, just made by `maker`, to the
+ * handler step under way. If the step returns it (`return this.rfile.copyTo(this.wfile)`), the
+ * step does not subscribe to it — no reaction, derived promise or bound functions for as long as it
+ * is pending, about 200 bytes of an idle connection — and `maker` calls `settleStep()` instead.
+ */
+export function offerStepPromise(promise: Promise<unknown>, maker: StepPromiseMaker): void {
+  if (!stepRunning) return
+  offered = promise
+  offeredBy = maker
+}
+
+/** The maker of `result` if the step just returned the promise offered; clears the offer. */
+function takeOffer(result: unknown): StepPromiseMaker | undefined {
+  const maker = offered !== undefined && result === offered ? offeredBy : undefined
+  offered = offeredBy = undefined
+  return maker
+}
+
+/**
+ * The promise `step` waits for has settled (`failed`: rejected with `error`): the step goes on in a
+ * microtask, after the promise's own reactions, as its reaction would have.
+ */
+export function settleStep(step: WatchedStep, failed: boolean, error?: unknown): void {
+  HandlerSteps.settle(step as HandlerSteps, failed, error)
 }
 
 // The steps, in order. CUSTOM stands for a finishRequest() the server overrides.

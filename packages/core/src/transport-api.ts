@@ -2,6 +2,14 @@
 // servers need none of it). Internals (the request queue, the tracker) are not exported at all.
 export { limitPacket, type PacketLimits } from './datagram-limit.js'
 export { HANDLER_WORKER_MARK } from './handler-worker.js'
+export {
+  COMPLETED_STEP,
+  kWatchStep,
+  offerStepPromise,
+  type StepPromiseMaker,
+  settleStep,
+  type WatchedStep,
+} from './lifecycle.js'
 export { reportListenerError, watchDescriptors } from './listener-errors.js'
 export {
   applyOptionTables,

@@ -6,7 +6,7 @@ import {
   type InetAddress,
   InvalidStateError,
 } from '@socketserver/core'
-import { check, type OptionTable } from '@socketserver/core/transport'
+import { COMPLETED_STEP, check, type OptionTable } from '@socketserver/core/transport'
 import { checkHandlerOptions, setOptionDefaults } from './handler-options.js'
 import { SocketReader } from './socket-reader.js'
 
@@ -169,9 +169,9 @@ export class DatagramRequestHandler<
   override finish(): Promise<void> {
     this.#rfile?.close()
     const wfile = this.wfile
-    if (!wfile) return RESOLVED
+    if (!wfile) return COMPLETED_STEP
     wfile.close()
-    if (!wfile.written) return RESOLVED
+    if (!wfile.written) return COMPLETED_STEP
     return this.sendPacket(wfile.getvalue())
   }
 
@@ -188,7 +188,7 @@ export class DatagramRequestHandler<
     const { address, port } = this.clientAddress as unknown as InetAddress
     if (!this.confirmReplies) {
       socket.send(data, port, address)
-      return RESOLVED
+      return COMPLETED_STEP // the request goes straight on to its end: no microtask per datagram
     }
     return new Promise((resolve, reject) => {
       socket.send(data, port, address, (error) => (error ? reject(error) : resolve()))

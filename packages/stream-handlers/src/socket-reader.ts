@@ -7,6 +7,7 @@ import {
   ReadLimitError,
   SocketTimeoutError,
 } from '@socketserver/core'
+import { kWatchStep, offerStepPromise, settleStep, type WatchedStep } from '@socketserver/core/transport'
 import { kSocket, type SocketWriter } from './socket-writer.js'
 
 export interface SocketReaderOptions {
@@ -30,9 +31,19 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 const NO_CHUNKS: Buffer[] = []
 
 // What a read that has to wait will accept: `undefined` means "not yet". Called with the reader
-// as `this`, so that read1() can wait with a method shared by every reader rather than a closure.
-type Attempt = (this: SocketReader) => Buffer | undefined
+// as `this`: every kind of read waits with a method shared by every reader, never a closure (its
+// argument, a limit, waits in the reader's #limit).
+interface Attempt {
+  call(reader: SocketReader): Buffer | IteratorResult<Buffer> | undefined
+}
 const COPYING: Attempt = () => undefined
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
+
+// The reader's flags, in one field (an idle connection keeps its reader).
+const EOF = 1
+const CLOSED = 2
+const PAUSED = 4
+const DRAINING = 8
 
 // The reader that takes a source's events. The listeners are functions shared by every reader
 // that find their reader here: closures per reader were most of an idle connection's cost.
@@ -45,17 +56,26 @@ interface Listeners {
   error: (error: Error) => void
 }
 let SHARED: Listeners // set by SocketReader's static block, where its private methods are in reach
+// The same, for LineIterator.
+let nextLine: (reader: SocketReader, iterator: LineIterator) => Promise<IteratorResult<Buffer>>
+let lineResult: (reader: SocketReader) => IteratorResult<Buffer> | undefined
 // Closures of their own, for a reader made while another one still reads the same source (rare:
 // kept here rather than in a field every reader would carry).
 const OWN_LISTENERS = new WeakMap<SocketReader, Listeners>()
 
-// One executor for every promise a reader makes: it hands its resolving functions over through
-// these, so that no executor closure (and context) is made per read.
+// One executor for every promise a reader makes: it hands its resolve function over through this,
+// so that no executor closure (and context) is made per read. Only `resolve` is kept: a failure
+// resolves with a rejected promise, which the reject function (and its slot) would cost every
+// waiting reader for the rare error.
 let resolveNext: ((value: any) => void) | undefined
-let rejectNext: ((error: Error) => void) | undefined
-function capture(resolve: (value: any) => void, reject: (error: Error) => void): void {
+function capture(resolve: (value: any) => void): void {
   resolveNext = resolve
-  rejectNext = reject
+}
+
+const indexOfByte = Uint8Array.prototype.indexOf
+/** Whether `chunk` ends in its first newline: V8's own indexOf, no call into Node's C++ for 64 bytes. */
+function isOneLine(chunk: Buffer): boolean {
+  return chunk[chunk.length - 1] === NEWLINE && indexOfByte.call(chunk, NEWLINE) === chunk.length - 1
 }
 
 /**
@@ -73,22 +93,20 @@ export class SocketReader implements AsyncIterable<Buffer> {
   #chunks: Buffer[] = NO_CHUNKS
   #length = 0
   #scanned = 0 // leading bytes already searched for a newline
-  #eof = false
+  #flags = 0 // EOF | CLOSED | PAUSED | DRAINING
   #error: Error | undefined
-  #closed = false
-  #paused = false
   // The one read waiting for data (a reader has one consumer: its handler).
   #attempt: Attempt | undefined
-  #read1Limit = 0 // > 0 while the waiting read is a read1(): data can go straight to it
-  // The waiting read's promise, or copyTo()'s (which resolves with a count).
+  #limit = 0 // the waiting read's limit: read1()'s n, readline()'s line length, read(n)'s n
+  // Settles the waiting read's promise, or copyTo()'s (which resolves with a count).
   #resolve: ((value: any) => void) | undefined
-  #reject: ((error: Error) => void) | undefined
+  // The handler step that returned that promise and waits for it with no reaction (offerStepPromise).
+  #step: WatchedStep | undefined
   #timer: NodeJS.Timeout | undefined
-  // copyTo(): the socket it writes to, what it has copied, whether it waits for 'drain', and a
-  // count of copies, which tells a 'drain' that comes late from one for the copy under way.
+  // copyTo(): the socket it writes to (DRAINING: it waits for its 'drain'), what it has copied,
+  // and a count of copies, which tells a 'drain' that comes late from one for the copy under way.
   #copy: Socket | undefined
   #copied = 0
-  #draining = false
   #copies = 0
 
   constructor(source: Readable, options: SocketReaderOptions = {}) {
@@ -99,10 +117,10 @@ export class SocketReader implements AsyncIterable<Buffer> {
       if (value !== undefined && value !== defaults[key])
         (this as Mutable<SocketReader>)[key] = value as never
     }
-    if (source.readableEnded || source.destroyed) this.#eof = true
+    if (source.readableEnded || source.destroyed) this.#flags = EOF
     const owner = (source as Source)[kReader]
     let listeners: Listeners = SHARED
-    if (owner === undefined || owner.#closed) (source as Source)[kReader] = this
+    if (owner === undefined || owner.#flags & CLOSED) (source as Source)[kReader] = this
     else {
       listeners = {
         data: (chunk) => this.#onData(chunk),
@@ -128,15 +146,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
    * A line longer than `limit` bytes rejects with `LineTooLongError` (the bytes stay buffered).
    */
   readline({ limit = this.maxLineLength }: { limit?: number } = {}): Promise<Buffer> {
-    return this.#read(() => {
-      const index = this.#indexOfNewline()
-      if (index >= 0) {
-        if (index + 1 > limit) throw new LineTooLongError(limit)
-        return this.#take(index + 1)
-      }
-      if (this.#length > limit) throw new LineTooLongError(limit)
-      return this.#eof ? this.#take(this.#length) : undefined
-    })
+    return this.#read(this.#lineAttempt, limit)
   }
 
   /**
@@ -144,32 +154,47 @@ export class SocketReader implements AsyncIterable<Buffer> {
    * (rejecting with `ReadLimitError` past `maxReadSize`).
    */
   read(n?: number): Promise<Buffer> {
-    if (n === undefined || n < 0) {
-      return this.#read(() => {
-        if (this.#length > this.maxReadSize) throw new ReadLimitError(this.maxReadSize)
-        return this.#eof ? this.#take(this.#length) : undefined
-      })
-    }
-    return this.#read(() =>
-      this.#length >= n || this.#eof ? this.#take(Math.min(n, this.#length)) : undefined,
-    )
+    if (n === undefined || n < 0) return this.#read(this.#allAttempt, this.maxReadSize)
+    return this.#read(this.#exactAttempt, n)
   }
 
   /** Whatever is available, at least one byte and at most `n`, waiting only if nothing is; empty at end of stream. */
   read1(n = Number.POSITIVE_INFINITY): Promise<Buffer> {
     if (this.#length > 0) return Promise.resolve(this.#takeFirst(n))
-    if (this.#eof || this.#error || this.#attempt) return this.#read(this.#read1Attempt)
-    // The hot path of echo-like handlers: wait with no per-call closure; #onData hands the chunk over.
-    this.#read1Limit = n
-    return this.#wait(this.#read1Attempt)
+    return this.#read(this.#read1Attempt, n)
+  }
+
+  // The attempts: shared methods, the read's limit in #limit (so a wait makes no closure).
+  #lineAttempt(): Buffer | undefined {
+    const limit = this.#limit
+    const index = this.#indexOfNewline()
+    if (index >= 0) {
+      if (index + 1 > limit) throw new LineTooLongError(limit)
+      return this.#take(index + 1)
+    }
+    if (this.#length > limit) throw new LineTooLongError(limit)
+    return this.#flags & EOF ? this.#take(this.#length) : undefined
+  }
+
+  // for await: the next line as an iterator result; done at end of stream.
+  #nextAttempt(): IteratorResult<Buffer> | undefined {
+    const line = this.#lineAttempt()
+    if (line === undefined) return undefined
+    return line.length === 0 ? DONE : { value: line, done: false }
+  }
+
+  #allAttempt(): Buffer | undefined {
+    if (this.#length > this.#limit) throw new ReadLimitError(this.#limit)
+    return this.#flags & EOF ? this.#take(this.#length) : undefined
+  }
+
+  #exactAttempt(): Buffer | undefined {
+    const n = this.#limit
+    return this.#length >= n || this.#flags & EOF ? this.#take(Math.min(n, this.#length)) : undefined
   }
 
   #read1Attempt(): Buffer | undefined {
-    return this.#length > 0
-      ? this.#takeFirst(this.#read1Limit || Number.POSITIVE_INFINITY)
-      : this.#eof
-        ? EMPTY
-        : undefined
+    return this.#length > 0 ? this.#takeFirst(this.#limit) : this.#flags & EOF ? EMPTY : undefined
   }
 
   /**
@@ -184,7 +209,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     const promise = this.#promise<number>()
     this.#copy = writer[kSocket]
     this.#copied = 0
-    this.#draining = false
+    this.#flags &= ~DRAINING
     this.#copies++
     this.#attempt = COPYING
     if (this.timeout !== null) this.#armTimer(this.timeout)
@@ -194,9 +219,9 @@ export class SocketReader implements AsyncIterable<Buffer> {
     this.#length = 0
     this.#scanned = 0
     if (this.#error) this.#endCopy(this.#error)
-    else if (this.#eof) this.#endCopy()
-    else if (this.#paused && !this.#draining) {
-      this.#paused = false
+    else if (this.#flags & EOF) this.#endCopy()
+    else if ((this.#flags & (PAUSED | DRAINING)) === PAUSED) {
+      this.#flags &= ~PAUSED
       this.#source.resume()
     }
     return promise
@@ -209,52 +234,61 @@ export class SocketReader implements AsyncIterable<Buffer> {
       return
     }
     this.#copied += chunk.length
-    if (target.write(chunk) || this.#draining) return
-    this.#draining = true
-    this.#paused = true
+    if (target.write(chunk) || this.#flags & DRAINING) return
+    this.#flags |= DRAINING | PAUSED
     this.#source.pause()
     const copy = this.#copies
     target.once('drain', () => {
       if (this.#copies !== copy) return
-      this.#draining = false
+      this.#flags &= ~DRAINING
       if (!this.#copy) return
       if (this.timeout !== null) this.#timer?.refresh()
-      this.#paused = false
+      this.#flags &= ~PAUSED
       this.#source.resume()
     })
   }
 
   #endCopy(error?: Error): void {
     if (!this.#copy) return
-    const resolve = this.#resolve!
-    const reject = this.#reject!
-    this.#copy = this.#attempt = this.#resolve = this.#reject = undefined
-    if (error) reject(error)
-    else resolve(this.#copied)
+    this.#copy = this.#attempt = undefined
+    this.#settle(error === undefined, error ?? this.#copied)
   }
 
-  // A pending promise whose resolving functions are this reader's #resolve and #reject.
+  // A pending promise, settled through this reader's #settle(); offered to the handler step under way.
   #promise<T>(): Promise<T> {
     const promise = new Promise<T>(capture)
     this.#resolve = resolveNext
-    this.#reject = rejectNext
-    resolveNext = rejectNext = undefined
+    resolveNext = undefined
+    offerStepPromise(promise, this)
     return promise
   }
 
-  /** Lines, as Python's `for line in rfile`. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for (;;) {
-      const line = await this.readline()
-      if (line.length === 0) return
-      yield line
-    }
+  /** @internal The handler step that returned this reader's pending promise (see offerStepPromise). */
+  [kWatchStep](step: WatchedStep): void {
+    this.#step = step
+  }
+
+  // Settles the pending promise with `value`, or rejects it with it; then the step waiting for it.
+  #settle(ok: boolean, value: unknown): void {
+    const resolve = this.#resolve!
+    const step = this.#step
+    this.#resolve = this.#step = undefined
+    resolve(ok ? value : Promise.reject(value))
+    if (step !== undefined) settleStep(step, !ok, value)
+  }
+
+  /**
+   * Lines, as Python's `for line in rfile` (each as `readline()` returns it, up to end of stream).
+   * A line already buffered is returned at once, with no wait for the socket.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    return new LineIterator(this)
   }
 
   /** Stops reading: detaches from the socket; later reads see end of stream. */
   close(): void {
-    if (this.#closed) return
-    this.#closed = true
+    if (this.#flags & CLOSED) return
+    this.#flags |= CLOSED
     const source = this.#source as Source
     const listeners = OWN_LISTENERS.get(this) ?? SHARED
     source.off('data', listeners.data)
@@ -267,30 +301,35 @@ export class SocketReader implements AsyncIterable<Buffer> {
   }
 
   // Completes at once when it can; otherwise waits, retrying on every event of the socket.
-  #read(attempt: Attempt): Promise<Buffer> {
-    if (this.#error) return Promise.reject(this.#error)
-    let result: Buffer | undefined
+  #read<T>(attempt: Attempt, limit: number): Promise<T> {
+    if (this.#attempt) return Promise.reject(new InvalidStateError(ONE_READ))
+    this.#limit = limit
+    // Nothing buffered, no end, no error, not paused: no read can complete yet (the hot path of a
+    // request-response handler, which has taken everything before it asks again).
+    if (this.#length === 0 && this.#flags === 0 && this.#error === undefined && limit > 0) {
+      this.#attempt = attempt
+      if (this.timeout !== null) this.#armTimer(this.timeout)
+      return this.#promise<T>()
+    }
+    let result: Buffer | IteratorResult<Buffer> | undefined
     try {
+      if (this.#error) throw this.#error
       result = attempt.call(this)
     } catch (error) {
+      if (attempt instanceof LineIterator) attempt.end()
       return Promise.reject(error)
     }
     if (result !== undefined) {
       this.#resumeIfRoom()
-      return Promise.resolve(result)
+      return Promise.resolve(result as T)
     }
-    if (this.#attempt) return Promise.reject(new InvalidStateError(ONE_READ))
-    return this.#wait(attempt)
-  }
-
-  #wait(attempt: Attempt): Promise<Buffer> {
-    if (this.#paused) {
-      this.#paused = false
+    if (this.#flags & PAUSED) {
+      this.#flags &= ~PAUSED
       this.#source.resume() // this read needs more than is buffered
     }
     this.#attempt = attempt
     if (this.timeout !== null) this.#armTimer(this.timeout)
-    return this.#promise<Buffer>()
+    return this.#promise<T>()
   }
 
   // Runs the waiting read again after an event; settles it if it can now complete.
@@ -299,10 +338,10 @@ export class SocketReader implements AsyncIterable<Buffer> {
     if (!attempt) return
     if (this.#copy) {
       if (this.#error) this.#endCopy(this.#error)
-      else if (this.#eof) this.#endCopy()
+      else if (this.#flags & EOF) this.#endCopy()
       return
     }
-    let result: Buffer | undefined
+    let result: Buffer | IteratorResult<Buffer> | undefined
     try {
       if (this.#error) throw this.#error
       result = attempt.call(this)
@@ -313,19 +352,16 @@ export class SocketReader implements AsyncIterable<Buffer> {
     if (result !== undefined) this.#succeed(result)
   }
 
-  #succeed(value: Buffer): void {
-    const resolve = this.#resolve!
-    this.#attempt = this.#resolve = this.#reject = undefined
-    this.#read1Limit = 0
+  #succeed(value: Buffer | IteratorResult<Buffer>): void {
+    this.#attempt = undefined
     this.#resumeIfRoom()
-    resolve(value)
+    this.#settle(true, value)
   }
 
   #fail(error: Error): void {
-    const reject = this.#reject!
-    this.#attempt = this.#resolve = this.#reject = undefined
-    this.#read1Limit = 0
-    reject(error)
+    if (this.#attempt instanceof LineIterator) this.#attempt.end()
+    this.#attempt = undefined
+    this.#settle(false, error)
   }
 
   // One timer per reader, refreshed per wait rather than created: reads are the hot path.
@@ -335,7 +371,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
       this.#timer = setTimeout(() => {
         const target = this.#copy
         if (target) {
-          const draining = this.#draining
+          const draining = (this.#flags & DRAINING) !== 0
           this.#endCopy(new SocketTimeoutError(draining ? 'write' : 'read', ms))
           if (draining) target.destroy() // a stuck write closes the connection, as wfile does
         } else if (this.#attempt) this.#fail(new SocketTimeoutError('read', ms))
@@ -350,6 +386,8 @@ export class SocketReader implements AsyncIterable<Buffer> {
     proto.maxReadSize = 16 * 1024 * 1024
     proto.timeout = null
     proto.highWaterMark = 65_536
+    nextLine = (reader, iterator) => reader.#read(iterator, reader.maxLineLength)
+    lineResult = (reader) => reader.#nextAttempt()
     // Shared by every reader that owns its source; `this` is the source (EventEmitter's doing).
     SHARED = {
       data(this: Source, chunk: Buffer) {
@@ -373,31 +411,40 @@ export class SocketReader implements AsyncIterable<Buffer> {
       this.#copyChunk(chunk)
       return
     }
-    // Hot path: a read1() waiting on an empty buffer takes the chunk as it is.
-    if (this.#read1Limit >= chunk.length && this.#length === 0) {
-      this.#succeed(chunk)
-      return
+    // Hot paths, on an empty buffer: a waiting read1() takes the chunk as it is, and so does a
+    // waiting line read when the chunk is one whole line (a request-response protocol's usual case).
+    if (this.#length === 0 && this.#attempt !== undefined && chunk.length <= this.#limit) {
+      const attempt = this.#attempt
+      if (attempt === this.#read1Attempt) {
+        this.#succeed(chunk)
+        return
+      }
+      const iterating = typeof attempt !== 'function' // a LineIterator
+      if ((iterating || attempt === this.#lineAttempt) && isOneLine(chunk)) {
+        this.#succeed(iterating ? { value: chunk, done: false } : chunk)
+        return
+      }
     }
     if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk]
     else this.#chunks.push(chunk)
     this.#length += chunk.length
     this.#retry()
     // Read ahead up to highWaterMark while nobody asks; a waiting read is bounded by its own limit.
-    if (!this.#attempt && this.#length >= this.highWaterMark && !this.#paused) {
-      this.#paused = true
+    if (!this.#attempt && this.#length >= this.highWaterMark && !(this.#flags & PAUSED)) {
+      this.#flags |= PAUSED
       this.#source.pause()
     }
   }
 
   #resumeIfRoom(): void {
-    if (this.#paused && this.#length < this.highWaterMark && !this.#closed) {
-      this.#paused = false
+    if ((this.#flags & (PAUSED | CLOSED)) === PAUSED && this.#length < this.highWaterMark) {
+      this.#flags &= ~PAUSED
       this.#source.resume()
     }
   }
 
   #onEnd(): void {
-    this.#eof = true
+    this.#flags |= EOF
     this.#retry()
   }
 
@@ -455,5 +502,46 @@ export class SocketReader implements AsyncIterable<Buffer> {
     this.#length -= n
     this.#scanned = this.#scanned > n ? this.#scanned - n : 0
     return out
+  }
+}
+
+/**
+ * `for await (const line of rfile)`: a plain object over the reader rather than an async generator,
+ * which would hold a generator, its registers and a second promise per line (and, while idle, a
+ * suspended await) for every connection. It is also the attempt its reader runs while `next()`
+ * waits (`call`), so the reader knows whom a failure ends: once a read has rejected, or the lines
+ * are done, `next()` resolves `{ done: true }`, as a generator's does.
+ */
+class LineIterator implements AsyncIterableIterator<Buffer> {
+  #reader: SocketReader | undefined
+
+  constructor(reader: SocketReader) {
+    this.#reader = reader
+  }
+
+  next(): Promise<IteratorResult<Buffer>> {
+    return this.#reader === undefined ? Promise.resolve(DONE) : nextLine(this.#reader, this)
+  }
+
+  /** Iterable itself, as the async generator it replaces was. */
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  return(value?: unknown): Promise<IteratorResult<Buffer>> {
+    this.#reader = undefined
+    return Promise.resolve({ value: value as undefined, done: true })
+  }
+
+  /** The attempt: the next line as an iterator result; done (and over) at end of stream. */
+  call(reader: SocketReader): IteratorResult<Buffer> | undefined {
+    const result = lineResult(reader)
+    if (result === DONE) this.#reader = undefined
+    return result
+  }
+
+  /** A read of this iterator rejected: the iteration is over. */
+  end(): void {
+    this.#reader = undefined
   }
 }

@@ -19,15 +19,23 @@ const EMPTY = Buffer.alloc(0)
  * the socket's high-water mark plus one `chunkSize` piece per connection, however slow the peer.
  */
 export class SocketWriter {
-  readonly timeout: number | null
-  readonly chunkSize: number
+  // Defaults on the prototype (set in the static block); a writer given other values has its own.
+  declare readonly timeout: number | null
+  declare readonly chunkSize: number
   readonly #socket: Socket
   #closed = false
 
   constructor(socket: Socket, options: SocketWriterOptions = {}) {
     this.#socket = socket
-    this.timeout = options.timeout ?? null
-    this.chunkSize = options.chunkSize ?? 65_536
+    const { timeout, chunkSize } = options
+    if (timeout !== undefined && timeout !== null) this.timeout = timeout
+    if (chunkSize !== undefined && chunkSize !== 65_536) this.chunkSize = chunkSize
+  }
+
+  static {
+    const proto = SocketWriter.prototype as { timeout: number | null; chunkSize: number }
+    proto.timeout = null
+    proto.chunkSize = 65_536
   }
 
   get [kSocket](): Socket {

@@ -5,6 +5,10 @@ import { checkHandlerOptions, setOptionDefaults } from './handler-options.js'
 import { SocketReader } from './socket-reader.js'
 import { SocketWriter } from './socket-writer.js'
 
+// What disarms a handler's idle and request deadlines, for the handlers that have them: kept here
+// rather than in a field every handler (and idle connection) would carry.
+const DEADLINES = new WeakMap<object, () => void>()
+
 /**
  * Python's `StreamRequestHandler` for TCP and Unix stream servers: `setup()` gives the handler
  * `rfile` (a buffered reader) and `wfile` (a writer that honours backpressure) over the connection.
@@ -64,14 +68,13 @@ export class StreamRequestHandler<ClientAddress = unknown, Server = unknown> ext
   connection!: Socket
   rfile!: SocketReader
   wfile!: SocketWriter
-  #deadlines: (() => void) | undefined
 
   override setup(): void {
     checkHandlerOptions(this)
     this.connection = this.request
     if (this.disableNagleAlgorithm) this.connection.setNoDelay(true)
     if (this.idleTimeout !== null || this.requestTimeout !== null) {
-      this.#deadlines = armDeadlines(this.connection, this.idleTimeout, this.requestTimeout)
+      DEADLINES.set(this, armDeadlines(this.connection, this.idleTimeout, this.requestTimeout))
     }
     this.rfile = new SocketReader(this.connection, {
       timeout: this.timeout,
@@ -83,7 +86,7 @@ export class StreamRequestHandler<ClientAddress = unknown, Server = unknown> ext
 
   /** Releases `rfile` and `wfile`; the server then shuts the connection down, flushing what was written. */
   override finish(): void {
-    this.#deadlines?.()
+    DEADLINES.get(this)?.()
     this.wfile?.close()
     this.rfile?.close()
   }

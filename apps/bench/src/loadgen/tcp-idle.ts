@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { processTreeRssBytes } from '../proc-cpu.js'
 import type { RunRequest, RunResult } from '../protocol.js'
 import { LatencyHistogram } from '../stats.js'
 import { beginWindow, sleep } from './window.js'
@@ -11,19 +11,22 @@ const CONNECT_TIMEOUT_MS = 10_000
 /** Time for the server to settle (handlers set up, garbage collected) before its memory is read. */
 const SETTLE_MS = 500
 
-/** Resident memory of a process, bytes, from /proc/<pid>/status. */
-export function rssBytes(pid: number): number | undefined {
-  try {
-    const match = /^VmRSS:\s*(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return match ? Number(match[1]) * 1024 : undefined
-  } catch {
-    return undefined
-  }
+/** Connections per source address: inside the ephemeral port range (32768-60999 by default). */
+const PER_SOURCE = 20_000
+
+/**
+ * Past PER_SOURCE connections to 127.0.0.1, the next ones come from 127.0.0.2, 127.0.0.3, ...: one
+ * source address has too few ephemeral ports for 50 000 connections to one server port.
+ */
+function sourceAddress(host: string, index: number): { localAddress?: string } {
+  if (host !== '127.0.0.1' || index < PER_SOURCE) return {}
+  return { localAddress: `127.0.0.${1 + Math.floor(index / PER_SOURCE)}` }
 }
 
 /**
- * Idle connections: reads the server's memory, opens `connections` connections (in batches), sends
- * one byte on each and waits for its echo (so the server has set up a handler for every one), waits
+ * Idle connections: reads the server's memory (its process and children: a fork pool's), opens
+ * `connections` connections (in batches), sends one newline on each (a line, for line handlers) and
+ * waits for its echo (so the server has set up a handler for every one), waits
  * a little, reads the server's memory again, then closes them all. `requests` is the connections
  * that came up; `elapsedMs` the time it took.
  */
@@ -33,12 +36,15 @@ export async function tcpIdle(req: RunRequest, histogram = new LatencyHistogram(
   const sockets: net.Socket[] = []
   let errors = 0
   let firstError: string | undefined
-  const before = rssBytes(serverPid)
+  const before = processTreeRssBytes(serverPid)
 
   const open = () =>
     new Promise<void>((resolve) => {
       const t0 = performance.now()
-      const socket = path === undefined ? net.connect({ host, port, noDelay: true }) : net.connect({ path })
+      const socket =
+        path === undefined
+          ? net.connect({ host, port, noDelay: true, ...sourceAddress(host, sockets.length) })
+          : net.connect({ path })
       sockets.push(socket)
       const timer = setTimeout(() => fail(`no echo in ${CONNECT_TIMEOUT_MS} ms`), CONNECT_TIMEOUT_MS)
       const fail = (message: string) => {
@@ -49,10 +55,10 @@ export async function tcpIdle(req: RunRequest, histogram = new LatencyHistogram(
         resolve()
       }
       socket.once('error', (error) => fail(error.message))
-      socket.once('connect', () => socket.write('x'))
+      socket.once('connect', () => socket.write('\n'))
       socket.once('data', (data) => {
         clearTimeout(timer)
-        if (data.toString() !== 'x') return fail('echo differs from what was sent')
+        if (data.toString() !== '\n') return fail('echo differs from what was sent')
         histogram.record((performance.now() - t0) * 1000)
         resolve()
       })
@@ -66,7 +72,7 @@ export async function tcpIdle(req: RunRequest, histogram = new LatencyHistogram(
   const elapsedMs = performance.now() - start
   const stats = end()
   await sleep(SETTLE_MS)
-  const after = rssBytes(serverPid)
+  const after = processTreeRssBytes(serverPid)
 
   await Promise.all(
     sockets.map(

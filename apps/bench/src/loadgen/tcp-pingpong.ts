@@ -37,7 +37,8 @@ export async function tcpPingPong(
   const replySize = req.replySize ?? messageSize
   const payload = Buffer.alloc(messageSize)
   for (let i = 0; i < messageSize; i++) payload[i] = 97 + (i % 26)
-  if (!echo) payload[messageSize - 1] = 10
+  // Always a line: the line handler echoes it as it is, and the echo servers do not care.
+  payload[messageSize - 1] = 10
   const readBuffer = Buffer.allocUnsafe(64 * 1024)
 
   let measuring = false

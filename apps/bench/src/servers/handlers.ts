@@ -22,6 +22,13 @@ export class StreamEchoAwait extends StreamRequestHandler {
   }
 }
 
+/** The README's handler: every line echoed, one `await` per line and per write. */
+export class StreamLines extends StreamRequestHandler {
+  override async handle(): Promise<void> {
+    for await (const line of this.rfile) await this.wfile.write(line)
+  }
+}
+
 /** One line in, the same line out, then the connection closes: a request per connection. */
 export class LineOnce extends StreamRequestHandler {
   override disableNagleAlgorithm = true
