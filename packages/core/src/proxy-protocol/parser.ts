@@ -155,7 +155,7 @@ export class ProxyHeaderParser {
       return undefined
     }
     if (bytes[lf - 1] !== 0x0d) throw new ProxyHeaderError('syntax', 'the line ends in LF without CR')
-    const raw = Buffer.from(bytes.subarray(0, lf + 1))
+    const raw = copyOf(bytes, lf + 1)
     return { header: parseV1Line(raw.toString('latin1', 0, lf - 1), raw), rest: bytes.subarray(lf + 1) }
   }
 
@@ -177,7 +177,7 @@ export class ProxyHeaderParser {
         'family',
         `family/transport byte 0x${bytes[13]!.toString(16).padStart(2, '0')}`,
       )
-    const length = bytes.readUInt16BE(14)
+    const length = (bytes[14]! << 8) | bytes[15]!
     const total = V2_FIXED + length
     if (bytes.length < total) {
       this.#need = total
@@ -190,7 +190,7 @@ export class ProxyHeaderParser {
         'length',
         `length ${length} is shorter than the ${name} address block (${block})`,
       )
-    const raw = Buffer.from(bytes.subarray(0, total))
+    const raw = copyOf(bytes, total)
     const local = command === 0
     const header = withTLVs(
       {
@@ -208,6 +208,16 @@ export class ProxyHeaderParser {
     )
     return { header, rest: bytes.subarray(total) }
   }
+}
+
+/**
+ * The header's first `length` bytes, copied: the header outlives the read that brought it (and
+ * the payload after it). A loop: headers are short, and this is a byte array's one allocation.
+ */
+function copyOf(bytes: Buffer, length: number): Buffer {
+  const copy = Buffer.allocUnsafe(length)
+  for (let i = 0; i < length; i++) copy[i] = bytes[i]!
+  return copy
 }
 
 /** Parses one whole header at the start of `bytes` (a header cut short is `'truncated'`). */

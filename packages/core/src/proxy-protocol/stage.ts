@@ -129,14 +129,28 @@ export function proxyProtocolStage<ClientAddress>(
 
 type Admitted<ClientAddress> = readonly [net.Socket, ClientAddress]
 
-/** A connection reading its header: what the listeners its socket shares with the others need. */
-interface HeaderRead<ClientAddress> {
-  readonly parser: ProxyHeaderParser
-  readonly original: ClientAddress
-  /** When it is cut (`performance.now()`), `Infinity` without `headerTimeout`. */
-  readonly deadline: number
-  readonly resolve: (admitted: Admitted<ClientAddress>) => void
-  readonly reject: (error: unknown) => void
+/** A connection reading its header (one object per connection: the parser and what settles it). */
+class HeaderRead<ClientAddress> extends ProxyHeaderParser {
+  resolve!: (admitted: Admitted<ClientAddress>) => void
+  reject!: (error: unknown) => void
+
+  constructor(
+    versions: readonly (1 | 2)[],
+    readonly original: ClientAddress,
+    /** When it is cut (`performance.now()`), `Infinity` without `headerTimeout`. */
+    readonly deadline: number,
+  ) {
+    super(versions)
+  }
+}
+
+// The executor every header read's promise shares (no closure per connection): it hands the
+// promise's functions to the read being started.
+let starting: HeaderRead<unknown> | undefined
+function capture<A>(resolve: (admitted: Admitted<A>) => void, reject: (error: unknown) => void): void {
+  const read = starting as HeaderRead<A>
+  read.resolve = resolve
+  read.reject = reject
 }
 
 /**
@@ -170,19 +184,24 @@ class HeaderReads<ClientAddress> {
    * left as it was accepted (`readableFlowing` null) with the payload first in line.
    */
   read(socket: net.Socket, original: ClientAddress): Promise<Admitted<ClientAddress>> {
-    return new Promise((resolve, reject) => {
-      const parser = new ProxyHeaderParser(this.versions)
-      const { ms } = this
-      const deadline = ms === null ? Number.POSITIVE_INFINITY : performance.now() + ms
-      this.#pending.set(socket, { parser, original, deadline, resolve, reject })
-      if (ms !== null) this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, ms / 4)).unref()
-      // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
-      socket.on('data', this.#onData)
-      socket.on('end', this.#onEnd)
-      socket.on('close', this.#onEnd)
-      // A pool's server accepts paused (readableFlowing false): 'data' alone would not start it.
-      if (socket.readableFlowing === false) socket.resume()
-    })
+    const { ms } = this
+    const read = new HeaderRead(
+      this.versions,
+      original,
+      ms === null ? Number.POSITIVE_INFINITY : performance.now() + ms,
+    )
+    starting = read as HeaderRead<unknown>
+    const admitted = new Promise<Admitted<ClientAddress>>(capture)
+    starting = undefined
+    this.#pending.set(socket, read)
+    if (ms !== null) this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, ms / 4)).unref()
+    // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('close', this.#onEnd)
+    // A pool's server accepts paused (readableFlowing false): 'data' alone would not start it.
+    if (socket.readableFlowing === false) socket.resume()
+    return admitted
   }
 
   #data(socket: net.Socket, chunk: Buffer): void {
@@ -190,7 +209,7 @@ class HeaderReads<ClientAddress> {
     if (!read) return
     let parsed: ProxyParse | undefined
     try {
-      parsed = read.parser.push(chunk)
+      parsed = read.push(chunk)
     } catch (error) {
       this.#fail(socket, read, error)
       return
@@ -213,7 +232,7 @@ class HeaderReads<ClientAddress> {
     const read = this.#pending.get(socket)
     if (!read) return
     try {
-      read.parser.end()
+      read.end()
     } catch (error) {
       this.#fail(socket, read, error)
     }
