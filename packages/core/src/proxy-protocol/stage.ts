@@ -215,7 +215,10 @@ class HeaderReads<ClientAddress> {
       return
     }
     if (!parsed) return
-    this.#stop(socket)
+    // 'end' and 'close' stay: removing them costs more than the call each makes, later, to find
+    // nothing pending. 'data' must go (a 'data' listener changes how the socket flows).
+    this.#pending.delete(socket)
+    socket.off('data', this.#onData)
     // Back to "no reader yet", as accepted: the handler's first 'data' listener or read() starts
     // the flow (Node's setter, which its types leave out). No pause(): flowing null stops the
     // 'data' events just as well, without pause's event.
@@ -238,15 +241,9 @@ class HeaderReads<ClientAddress> {
     }
   }
 
-  #stop(socket: net.Socket): void {
+  #fail(socket: net.Socket, read: HeaderRead<ClientAddress>, error: unknown): void {
     this.#pending.delete(socket)
     socket.off('data', this.#onData)
-    socket.off('end', this.#onEnd)
-    socket.off('close', this.#onEnd)
-  }
-
-  #fail(socket: net.Socket, read: HeaderRead<ClientAddress>, error: unknown): void {
-    this.#stop(socket)
     socket.pause()
     read.reject(error)
   }
