@@ -16,7 +16,7 @@ import { applyOptionTables, check, type OptionTable } from './options.js'
 import { RequestQueue } from './request-queue.js'
 import { RequestTracker, type TrackedNode } from './request-tracker.js'
 import type { InheritedSocket } from './socket-activation.js'
-import type { ConnectionStage, Transport } from './transport.js'
+import type { Admission, ConnectionStage, Transport } from './transport.js'
 
 export type AddressFamily = 'IPv4' | 'IPv6' | 'Unix'
 export type SocketType = 'stream' | 'dgram'
@@ -320,28 +320,48 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   protected admitRequest(request: Request, clientAddress: ClientAddress): void {
     this.#stages ??= this.connectionStages()
     if (this.#stages.length === 0) this.enqueueRequest(request, clientAddress)
-    else void this.#admit(this.#stages, request, clientAddress)
+    else this.#admit(0, request, clientAddress)
   }
 
-  async #admit(
-    stages: readonly ConnectionStage<Request, ClientAddress>[],
-    request: Request,
-    clientAddress: ClientAddress,
-  ): Promise<void> {
-    for (const stage of stages) {
-      // The stage's own request: the one it resolves with may be another (a TLSSocket).
-      const entering = request
-      this.#admitting.add(entering)
+  // Stages that answer at once are not awaited (a promise and a microtask each, per connection).
+  #admit(from: number, request: Request, clientAddress: ClientAddress): void {
+    const stages = this.#stages!
+    for (let i = from; i < stages.length; i++) {
+      const stage = stages[i]!
+      let admitted: Admission<Request, ClientAddress> | Promise<Admission<Request, ClientAddress>>
       try {
-        ;[request, clientAddress] = await stage.admit(entering, clientAddress)
+        admitted = stage.admit(request, clientAddress)
       } catch (error) {
-        this.#refuse(stage.name, entering, clientAddress, error)
+        this.#refuse(stage.name, request, clientAddress, error)
         return
-      } finally {
-        this.#admitting.delete(entering)
       }
+      if (isPromise(admitted)) {
+        void this.#await(i, request, clientAddress, admitted)
+        return
+      }
+      ;[request, clientAddress] = admitted
     }
     this.enqueueRequest(request, clientAddress)
+  }
+
+  async #await(
+    at: number,
+    request: Request,
+    clientAddress: ClientAddress,
+    admitted: Promise<Admission<Request, ClientAddress>>,
+  ): Promise<void> {
+    // The stage's own request: the one it resolves with may be another (a TLSSocket).
+    this.#admitting.add(request)
+    let next: Admission<Request, ClientAddress>
+    try {
+      next = await admitted
+    } catch (error) {
+      this.#admitting.delete(request)
+      this.#refuse(this.#stages![at]!.name, request, clientAddress, error)
+      return
+    }
+    this.#admitting.delete(request)
+    this.#admit(at + 1, next[0], next[1])
   }
 
   #refuse(stage: string, request: Request, clientAddress: ClientAddress, error: unknown): void {

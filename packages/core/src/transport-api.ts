@@ -54,6 +54,7 @@ export {
 } from './stream-close.js'
 export { applyTLSDetails, type TLSDetails, tlsDetails } from './tls-details.js'
 export type {
+  Admission,
   ConnectionStage,
   DatagramTransport,
   ReplyTarget,

@@ -32,17 +32,25 @@ export interface DatagramTransport<Request = unknown> {
 /** A transport's declared capabilities: `BaseServer#transport`, implemented by each transport. */
 export type Transport<Request = unknown> = StreamTransport | DatagramTransport<Request>
 
+/** What a connection stage passes on: the request and client address (see `ConnectionStage`). */
+export type Admission<Request = unknown, ClientAddress = unknown> = readonly [Request, ClientAddress]
+
 /**
  * A step a stream connection takes between accept and the queue, such as reading a PROXY header or
  * completing a TLS handshake. A server lists its stages in `connectionStages()`; they run in order
  * on each connection, off the serve loop, so a slow client never holds the loop up.
  *
- * `admit` resolves with the request and client address to pass on (a new socket, such as a
- * `TLSSocket`, or the client's real address), or rejects with a coded error to refuse the
- * connection. Each stage bounds its own time (`handshakeTimeout`, `headerTimeout`).
+ * `admit` answers with the request and client address to pass on (a new socket, such as a
+ * `TLSSocket`, or the client's real address), or throws or rejects with a coded error to refuse
+ * the connection. A stage that can answer at once returns the pair itself (no promise, no
+ * microtask); one that waits for the connection returns a promise of it. Each stage bounds its
+ * own time (`handshakeTimeout`, `headerTimeout`).
  */
 export interface ConnectionStage<Request = unknown, ClientAddress = unknown> {
   /** Names the stage in refusals (`socketserver:connection:refused`, `refusedConnections`): `'proxy'`, `'tls'`. */
   readonly name: string
-  admit(request: Request, clientAddress: ClientAddress): Promise<readonly [Request, ClientAddress]>
+  admit(
+    request: Request,
+    clientAddress: ClientAddress,
+  ): Admission<Request, ClientAddress> | Promise<Admission<Request, ClientAddress>>
 }

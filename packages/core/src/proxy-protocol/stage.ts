@@ -110,111 +110,154 @@ export function proxyProtocolStage<ClientAddress>(
   const versions = options.versions ?? [1, 2]
   const trusted = options.trustedProxies && addressRanges(options.trustedProxies, 'trustedProxies')
   const direct = options.untrusted === 'direct'
-  const deadlines = new HeaderDeadlines(
+  const reads = new HeaderReads<ClientAddress>(
+    versions,
     options.headerTimeout === undefined ? DEFAULT_HEADER_TIMEOUT : options.headerTimeout,
+    clientAddressOf,
   )
   return {
     name: 'proxy',
-    async admit(socket, original) {
+    admit(socket, original) {
       if (trusted && !trusted(addressOf(original))) {
         if (direct) return [socket, original]
         throw new ProxyUntrustedError(addressOf(original))
       }
-      const { header } = await readProxyHeader(socket, versions, deadlines)
-      // The header object becomes the info: one property more, no copy.
-      ;(header as { proxyAddress?: ClientAddress }).proxyAddress = original
-      infos.set(socket, header as ProxyInfo)
-      return [socket, header.source ? clientAddressOf(header, original) : original]
+      return reads.read(socket, original)
     },
   }
 }
 
+type Admitted<ClientAddress> = readonly [net.Socket, ClientAddress]
+
+/** A connection reading its header (one object per connection: the parser and what settles it). */
+class HeaderRead<ClientAddress> extends ProxyHeaderParser {
+  resolve!: (admitted: Admitted<ClientAddress>) => void
+  reject!: (error: unknown) => void
+
+  constructor(
+    versions: readonly (1 | 2)[],
+    readonly original: ClientAddress,
+    /** When it is cut (`performance.now()`), `Infinity` without `headerTimeout`. */
+    readonly deadline: number,
+  ) {
+    super(versions)
+  }
+}
+
+// The executor every header read's promise shares (no closure per connection): it hands the
+// promise's functions to the read being started.
+let starting: HeaderRead<unknown> | undefined
+function capture<A>(resolve: (admitted: Admitted<A>) => void, reject: (error: unknown) => void): void {
+  const read = starting as HeaderRead<A>
+  read.resolve = resolve
+  read.reject = reject
+}
+
 /**
- * The `headerTimeout` of every connection still reading its header, swept by one timer: a timer
- * per connection would cost more than parsing the header (the bench's proxy-connect scenario).
- * A connection is cut between `ms` and 1.25 × `ms` after it started.
+ * The connections of one stage still reading their header. Every socket shares the same
+ * listeners (`this` is the socket) and one timer sweeps them all: per-connection closures,
+ * `once()` wrappers and timers would cost more than parsing the header (the bench's
+ * proxy-connect scenario). A connection is cut between `ms` and 1.25 × `ms` after it started.
  */
-class HeaderDeadlines {
-  readonly #pending = new Map<() => void, number>()
+class HeaderReads<ClientAddress> {
+  readonly #pending = new Map<net.Socket, HeaderRead<ClientAddress>>()
+  readonly #onData: (this: net.Socket, chunk: Buffer) => void
+  readonly #onEnd: (this: net.Socket) => void
   #timer: NodeJS.Timeout | undefined
 
-  constructor(readonly ms: number | null) {}
-
-  add(expire: () => void): void {
-    if (this.ms === null) return
-    this.#pending.set(expire, performance.now() + this.ms)
-    this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, this.ms / 4)).unref()
+  constructor(
+    readonly versions: readonly (1 | 2)[],
+    readonly ms: number | null,
+    readonly clientAddressOf: (header: ProxyHeader, original: ClientAddress) => ClientAddress,
+  ) {
+    const reads = this
+    this.#onData = function (chunk) {
+      reads.#data(this, chunk)
+    }
+    this.#onEnd = function () {
+      reads.#end(this)
+    }
   }
 
-  delete(expire: () => void): void {
-    this.#pending.delete(expire)
+  /**
+   * Reads a PROXY header off `socket` and puts back the bytes read after it, so the socket is
+   * left as it was accepted (`readableFlowing` null) with the payload first in line.
+   */
+  read(socket: net.Socket, original: ClientAddress): Promise<Admitted<ClientAddress>> {
+    const { ms } = this
+    const read = new HeaderRead(
+      this.versions,
+      original,
+      ms === null ? Number.POSITIVE_INFINITY : performance.now() + ms,
+    )
+    starting = read as HeaderRead<unknown>
+    const admitted = new Promise<Admitted<ClientAddress>>(capture)
+    starting = undefined
+    this.#pending.set(socket, read)
+    if (ms !== null) this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, ms / 4)).unref()
+    // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('close', this.#onEnd)
+    // A pool's server accepts paused (readableFlowing false): 'data' alone would not start it.
+    if (socket.readableFlowing === false) socket.resume()
+    return admitted
+  }
+
+  #data(socket: net.Socket, chunk: Buffer): void {
+    const read = this.#pending.get(socket)
+    if (!read) return
+    let parsed: ProxyParse | undefined
+    try {
+      parsed = read.push(chunk)
+    } catch (error) {
+      this.#fail(socket, read, error)
+      return
+    }
+    if (!parsed) return
+    // 'end' and 'close' stay: removing them costs more than the call each makes, later, to find
+    // nothing pending. 'data' must go (a 'data' listener changes how the socket flows).
+    this.#pending.delete(socket)
+    socket.off('data', this.#onData)
+    // Back to "no reader yet", as accepted: the handler's first 'data' listener or read() starts
+    // the flow (Node's setter, which its types leave out). No pause(): flowing null stops the
+    // 'data' events just as well, without pause's event.
+    ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
+    if (parsed.rest.length > 0) socket.unshift(parsed.rest)
+    const { header } = parsed
+    // The header object becomes the info: one property more, no copy.
+    ;(header as { proxyAddress?: ClientAddress }).proxyAddress = read.original
+    infos.set(socket, header as ProxyInfo)
+    read.resolve([socket, header.source ? this.clientAddressOf(header, read.original) : read.original])
+  }
+
+  #end(socket: net.Socket): void {
+    const read = this.#pending.get(socket)
+    if (!read) return
+    try {
+      read.end()
+    } catch (error) {
+      this.#fail(socket, read, error)
+    }
+  }
+
+  #fail(socket: net.Socket, read: HeaderRead<ClientAddress>, error: unknown): void {
+    this.#pending.delete(socket)
+    socket.off('data', this.#onData)
+    socket.pause()
+    read.reject(error)
   }
 
   #sweep(): void {
     const now = performance.now()
-    for (const [expire, deadline] of this.#pending) if (deadline <= now) expire()
+    for (const [socket, read] of this.#pending) {
+      if (read.deadline <= now) this.#fail(socket, read, new ProxyTimeoutError(this.ms ?? 0))
+    }
     if (this.#pending.size === 0) {
       clearInterval(this.#timer)
       this.#timer = undefined
     }
   }
-}
-
-/**
- * Reads a PROXY header off `socket` and puts back the bytes read after it, so the socket is left
- * as it was accepted (`readableFlowing` null) with the payload first in line.
- */
-function readProxyHeader(
-  socket: net.Socket,
-  versions: readonly (1 | 2)[],
-  deadlines: HeaderDeadlines,
-): Promise<ProxyParse> {
-  return new Promise((resolve, reject) => {
-    const parser = new ProxyHeaderParser(versions)
-    const cleanUp = () => {
-      deadlines.delete(expire)
-      socket.off('data', onData)
-      socket.off('end', onEnd)
-      socket.off('close', onEnd)
-    }
-    const fail = (error: unknown) => {
-      cleanUp()
-      socket.pause()
-      reject(error)
-    }
-    const expire = () => fail(new ProxyTimeoutError(deadlines.ms ?? 0))
-    const onEnd = () => {
-      try {
-        parser.end()
-      } catch (error) {
-        fail(error)
-      }
-    }
-    // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
-    const onData = (chunk: Buffer) => {
-      let parsed: ProxyParse | undefined
-      try {
-        parsed = parser.push(chunk)
-      } catch (error) {
-        fail(error)
-        return
-      }
-      if (!parsed) return
-      cleanUp()
-      socket.pause()
-      if (parsed.rest.length > 0)
-        socket.unshift(parsed.rest)
-        // Back to "no reader yet", as accepted: the handler's first 'data' listener or read() starts the flow.
-        // (Node's setter, which its types leave out; pause() alone would leave a 'data' listener deaf.)
-      ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
-      resolve(parsed)
-    }
-    deadlines.add(expire)
-    socket.on('data', onData)
-    socket.resume() // a pool's server accepts paused (readableFlowing false): 'data' alone would not start it
-    socket.once('end', onEnd)
-    socket.once('close', onEnd)
-  })
 }
 
 // --- moving a connection to a worker thread or child process --------------------------------------
