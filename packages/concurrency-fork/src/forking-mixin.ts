@@ -1,7 +1,13 @@
 import type { StdioOptions } from 'node:child_process'
 import os from 'node:os'
 import { type BaseServer, channels, ServerClosedError, type ServerConstructor } from '@socketserver/core'
-import { check, handlerModuleUrl, missingHandlerModule, type OptionTable } from '@socketserver/core/transport'
+import {
+  check,
+  handlerModuleUrl,
+  missingHandlerModule,
+  type OptionTable,
+  rejectRequestServer,
+} from '@socketserver/core/transport'
 import { defaultChildEnv, defaultExecArgv } from './forked-child.js'
 import { type ForkMode, ProcessPool } from './process-pool.js'
 
@@ -148,6 +154,7 @@ export function ForkingMixIn<TBase extends ServerConstructor>(Base: TBase): Fork
     /** The fork options across each other, before anything binds. */
     protected override checkOptions(): void {
       super.checkOptions()
+      rejectRequestServer('ForkingMixIn', this.RequestHandlerClass)
       if (this.handlerModule === undefined) {
         throw missingHandlerModule('ForkingMixIn', 'child processes', this.RequestHandlerClass.name)
       }

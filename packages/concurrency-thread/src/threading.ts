@@ -9,7 +9,13 @@ import {
   RemoteHandlerError,
   type ServerConstructor,
 } from '@socketserver/core'
-import { check, handlerModuleUrl, missingHandlerModule, type OptionTable } from '@socketserver/core/transport'
+import {
+  check,
+  handlerModuleUrl,
+  missingHandlerModule,
+  type OptionTable,
+  rejectRequestServer,
+} from '@socketserver/core/transport'
 import { type StreamPath, ThreadPool } from './pool.js'
 
 /** Options `ThreadingMixIn` adds (also fields of the same name). */
@@ -123,6 +129,7 @@ export function ThreadingMixIn<TBase extends ServerConstructor>(Base: TBase): Th
     /** The thread options across each other, before anything is bound, so a wrong setup leaks nothing. */
     protected override checkOptions(): void {
       super.checkOptions()
+      rejectRequestServer('ThreadingMixIn', this.RequestHandlerClass)
       if (this.handlerModule === undefined) {
         throw missingHandlerModule('ThreadingMixIn', 'worker threads', this.RequestHandlerClass.name)
       }

@@ -61,7 +61,7 @@ export {
 } from './handler.js'
 export { isHandlerWorker } from './handler-worker.js'
 export { type InetAddress, type InetAddressInput, reusePortSupport, toInetAddress } from './inet-address.js'
-export { type RequestRun, runHandler } from './lifecycle.js'
+export { type RequestRun, type RunningRequest, runHandler } from './lifecycle.js'
 export {
   encodeProxyHeader,
   PP2_TYPE,

@@ -189,6 +189,17 @@ export function runHandler(handler: RequestHandler): Promise<void> {
   return run.promise
 }
 
+/** A request being processed on this thread, as `BaseServer.runRequest()` returns it. */
+export interface RunningRequest {
+  /** `undefined` once the request has ended; until then a promise that resolves when it does. */
+  settled(): Promise<void> | undefined
+}
+
+/** A request's node in the server's tracker, with its client address (for `request:end`). */
+export interface TrackedRequest extends TrackedNode<unknown> {
+  readonly clientAddress: unknown
+}
+
 /** What a `RequestRun` needs of its server: made once per server by `BaseServer` (core-internal). */
 export interface RequestHost {
   readonly server: {
@@ -198,18 +209,42 @@ export interface RequestHost {
   }
   /** Whether the server overrides `finishRequest()` (then it is the one step). */
   readonly customFinish: boolean
-  /** Starts tracking the run; returns what `end` takes back (a start time when someone listens). */
-  begin(run: RequestRun): number
-  end(run: RequestRun, started: number): void
+  /** Starts tracking a request; returns what `end` takes back (a start time when someone listens). */
+  begin(node: TrackedRequest): number
+  /** Stops tracking it and publishes `request:end`. */
+  end(node: TrackedRequest, started: number): void
   /** The server's `reportError()`: publishes, then `handleError()`. */
   report(request: unknown, clientAddress: unknown, error: unknown): Promise<void>
+}
+
+/**
+ * Package-internal (`@socketserver/core/transport`): a static method by which a handler class
+ * serves its requests itself instead of one handler instance per request (stream-handlers'
+ * `ConnectionHandler`). The server calls it once, when constructed, and then calls what it returns
+ * for each request in place of a `RequestRun`; that request must be tracked with the host's
+ * `begin()`/`end()` until it ends. Only modes that run requests on this thread (one at a time, the
+ * event loop) can serve such a class: the pools reject it (`rejectRequestServer()`).
+ */
+export const kServeRequests = Symbol.for('socketserver.serveRequests')
+
+/** What `[kServeRequests](host)` returns: runs one request, returns at once. */
+export type RequestServer = (request: unknown, clientAddress: unknown) => RunningRequest
+
+/** The request server of a handler class that has one (`kServeRequests`). */
+export function requestServerOf(
+  RequestHandlerClass: RequestHandlerClass,
+): ((host: RequestHost) => RequestServer) | undefined {
+  const serve = (RequestHandlerClass as { [kServeRequests]?: (host: RequestHost) => RequestServer })[
+    kServeRequests
+  ]
+  return typeof serve === 'function' ? serve.bind(RequestHandlerClass) : undefined
 }
 
 /**
  * One request on this thread, from the handler's construction to `shutdownRequest()`; see the
  * lifecycle above. It is also the request's node in the server's tracker (`prev`/`next`).
  */
-export class RequestRun extends HandlerSteps implements TrackedNode<unknown> {
+export class RequestRun extends HandlerSteps implements TrackedRequest, RunningRequest {
   readonly #host: RequestHost
   readonly request: unknown
   readonly clientAddress: unknown

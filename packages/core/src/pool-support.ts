@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { channels } from './channels.js'
 import { HandlerModuleError, InvalidArgumentError } from './errors.js'
 import type { RequestHandlerClass } from './handler.js'
+import { requestServerOf } from './lifecycle.js'
 
 // What the thread pool and the process pool share: one copy here, imported by both.
 
@@ -102,4 +103,16 @@ export function publishWorker(
   detail?: unknown,
 ): void {
   if (channels.worker.hasSubscribers) channels.worker.publish({ server, worker, kind, event, detail })
+}
+
+/**
+ * A pool runs one handler instance per request in another thread or process; a class that serves
+ * its requests itself on the server's thread (`ConnectionHandler`) cannot run there.
+ */
+export function rejectRequestServer(mixin: string, RequestHandlerClass: RequestHandlerClass): void {
+  if (requestServerOf(RequestHandlerClass)) {
+    throw new InvalidArgumentError(
+      `${mixin} cannot run ${RequestHandlerClass.name || 'a ConnectionHandler'}: a ConnectionHandler serves its connections on the server's own thread; use EventLoopMixIn (or no mixin), or a StreamRequestHandler in the pool`,
+    )
+  }
 }

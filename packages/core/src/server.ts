@@ -11,7 +11,15 @@ import {
   ServerClosedError,
 } from './errors.js'
 import type { RequestHandlerClass } from './handler.js'
-import { isPromise, type RequestHost, RequestRun, runHandler } from './lifecycle.js'
+import {
+  isPromise,
+  type RequestHost,
+  RequestRun,
+  type RequestServer,
+  type RunningRequest,
+  requestServerOf,
+  runHandler,
+} from './lifecycle.js'
 import { applyOptionTables, check, type OptionTable } from './options.js'
 import { RequestQueue } from './request-queue.js'
 import { RequestTracker, type TrackedNode } from './request-tracker.js'
@@ -142,6 +150,8 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   #accessControl: AccessControl | undefined
   #arrival: Arrival = NO_ARRIVAL
   readonly #host: RequestHost
+  // A handler class that serves its requests itself (stream-handlers' ConnectionHandler).
+  readonly #serveRequest: RequestServer | undefined
   #stages: readonly ConnectionStage<Request, ClientAddress>[] | undefined
   // Connections inside a stage: not requests yet, but serverClose() closes them.
   readonly #admitting = new Set<Request>()
@@ -166,11 +176,12 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     this.#host = {
       server: this as BaseServer<any, any, any>,
       customFinish: this.finishRequest !== BaseServer.prototype.finishRequest,
-      begin: (run) => this.#begin(run.request, run),
-      end: (run, started) => this.#end(run.request, run.clientAddress, started, run),
+      begin: (node) => this.#begin(node.request, node),
+      end: (node, started) => this.#end(node.request, node.clientAddress, started, node),
       report: (request, clientAddress, error) =>
         this.reportError(request as Request, clientAddress as ClientAddress, error),
     }
+    this.#serveRequest = requestServerOf(RequestHandlerClass)?.(this.#host)
     const bindAndActivate = options?.bindAndActivate ?? true
     // Deferred so that subclass constructors and field initialisers have run before serverBind().
     if (bindAndActivate) {
@@ -657,7 +668,8 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
    * with errors passed to `handleError()` first. Returns at the first step that waits; the run's
    * `settled()` says when it ends. No promise is made while every step returns a plain value.
    */
-  protected runRequest(request: Request, clientAddress: ClientAddress): RequestRun {
+  protected runRequest(request: Request, clientAddress: ClientAddress): RunningRequest {
+    if (this.#serveRequest) return this.#serveRequest(request, clientAddress)
     const run = new RequestRun(this.#host, request, clientAddress)
     run.run()
     return run

@@ -4,8 +4,12 @@ export { limitPacket, type PacketLimits } from './datagram-limit.js'
 export { HANDLER_WORKER_MARK } from './handler-worker.js'
 export {
   COMPLETED_STEP,
+  kServeRequests,
   kWatchStep,
   offerStepPromise,
+  type RequestHost,
+  type RequestServer,
+  type RunningRequest,
   type StepPromiseMaker,
   settleStep,
   type WatchedStep,
@@ -25,6 +29,7 @@ export {
   loadHandlerClass,
   missingHandlerModule,
   publishWorker,
+  rejectRequestServer,
   Waiters,
   type WorkerEvent,
 } from './pool-support.js'

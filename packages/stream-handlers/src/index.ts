@@ -7,6 +7,7 @@ export {
   type LineDecoderOptions,
   readFrames,
 } from './codecs.js'
+export { Connection, ConnectionHandler } from './connection-handler.js'
 export {
   type DatagramRequest,
   DatagramRequestHandler,

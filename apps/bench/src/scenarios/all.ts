@@ -20,6 +20,11 @@ const echo = {
     label: "EventLoopTCPServer + StreamRequestHandler (README's for await line / await write)",
     launch: { node: 'eventloop-lines' },
   },
+  callback: {
+    id: 'eventloop-callback',
+    label: 'EventLoopTCPServer + ConnectionHandler (one handler per server, data callback)',
+    launch: { node: 'eventloop-callback' },
+  },
   raw: { id: 'raw-net', label: 'raw node:net', launch: { node: 'raw-net' } },
   socket: {
     id: 'eventloop-socket',
@@ -51,6 +56,7 @@ export const tcpPingPong: Scenario = {
   servers: [
     echo.eventloop,
     echo.lines,
+    echo.callback,
     echo.raw,
     echo.pythonThreading,
     {
@@ -85,6 +91,7 @@ export const tcpPingPong: Scenario = {
   defaultServers: [
     'eventloop-stream',
     'eventloop-lines',
+    'eventloop-callback',
     'raw-net',
     'python-threading',
     'thread-pool',
@@ -108,6 +115,7 @@ export const tcpPingPong: Scenario = {
   comparisons: [
     { subject: 'eventloop-stream', baseline: 'raw-net', target: 0.95 },
     { subject: 'eventloop-lines', baseline: 'raw-net', target: 0.97 },
+    { subject: 'eventloop-callback', baseline: 'raw-net', target: 0.97 },
     { subject: 'eventloop-stream', baseline: 'python-threading', target: 2 },
     // The limit for Node code against Python: what the target above asks of any Node server.
     { subject: 'raw-net', baseline: 'python-threading' },
@@ -255,14 +263,22 @@ export const idle: Scenario = {
   workload: 'tcp-idle',
   metric: 'bytesPerConnection',
   freshServerPerRound: true,
-  servers: [echo.eventloop, echo.lines, echo.raw, echo.socket, echo.threadPool, echo.forkPool],
-  defaultServers: ['eventloop-stream', 'eventloop-lines', 'raw-net', 'thread-pool', 'fork-pool'],
-  smokeServers: ['eventloop-stream', 'eventloop-lines', 'raw-net'],
+  servers: [echo.eventloop, echo.lines, echo.callback, echo.raw, echo.socket, echo.threadPool, echo.forkPool],
+  defaultServers: [
+    'eventloop-stream',
+    'eventloop-lines',
+    'eventloop-callback',
+    'raw-net',
+    'thread-pool',
+    'fork-pool',
+  ],
+  smokeServers: ['eventloop-stream', 'eventloop-lines', 'eventloop-callback', 'raw-net'],
   full: { rounds: 5, durationMs: 1_000, warmupMs: 0, connections: 10_000, messageSize: 1 },
   smoke: { rounds: 1, durationMs: 1_000, warmupMs: 0, connections: 200, messageSize: 1 },
   comparisons: [
     { subject: 'eventloop-stream', baseline: 'raw-net', target: 1.15 },
     { subject: 'eventloop-lines', baseline: 'raw-net', target: 1.15 },
+    { subject: 'eventloop-callback', baseline: 'raw-net', target: 1.15 },
     // The pools' memory is the whole process tree's (the fork pool's children summed).
     { subject: 'thread-pool', baseline: 'raw-net' },
     { subject: 'fork-pool', baseline: 'raw-net' },

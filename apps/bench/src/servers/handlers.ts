@@ -1,4 +1,4 @@
-import { StreamRequestHandler } from '@socketserver/stream-handlers'
+import { type Connection, ConnectionHandler, StreamRequestHandler } from '@socketserver/stream-handlers'
 import { sha } from '../hash.js'
 
 /**
@@ -11,6 +11,13 @@ import { sha } from '../hash.js'
 export class StreamEcho extends StreamRequestHandler {
   override handle(): Promise<number> {
     return this.rfile.copyTo(this.wfile)
+  }
+}
+
+/** The echo on the callback path: one handler per server, each chunk written back as it comes. */
+export class CallbackEcho extends ConnectionHandler {
+  override data(conn: Connection, chunk: Buffer): void {
+    conn.write(chunk)
   }
 }
 
