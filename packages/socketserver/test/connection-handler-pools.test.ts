@@ -1,14 +1,13 @@
-import { ConnectionHandler } from '@socketserver/stream-handlers'
-import { TCPServer } from '@socketserver/transport-tcp'
+import { ConnectionHandler, ForkingTCPServer, ThreadingTCPServer } from '@socketserver/socketserver'
 import { describe, expect, it } from 'vitest'
-import { ThreadingMixIn } from '../src/index.js'
 
 class Quiet extends ConnectionHandler {}
 
 describe('a ConnectionHandler in a pool', () => {
-  it('ThreadingMixIn refuses it when constructed, before binding anything', () => {
-    const Server = ThreadingMixIn(TCPServer)
-    const mixin = 'ThreadingMixIn'
+  it.each([
+    ['ThreadingMixIn', ThreadingTCPServer],
+    ['ForkingMixIn', ForkingTCPServer],
+  ])('%s refuses it when constructed, before binding anything', (mixin, Server) => {
     const make = () =>
       new Server({ host: '127.0.0.1', port: 0 }, Quiet, {
         handlerModule: import.meta.url,
