@@ -104,6 +104,7 @@ export const tcpPingPong: Scenario = {
   smokeServers: [
     'eventloop-stream',
     'eventloop-lines',
+    'eventloop-callback',
     'raw-net',
     'python-threading',
     'fork-pool',
