@@ -397,10 +397,13 @@ export const tlsHostile: Scenario = {
         })
         const done = tls12.filter((step) => step.endsWith(': done')).length
         r.check(
-          `Node client, TLS 1.2, ${RENEGOTIATIONS} renegotiations: at most tls.CLIENT_RENEG_LIMIT (${tls.CLIENT_RENEG_LIMIT}) done, echoing after each, then the connection closed`,
-          done <= tls.CLIENT_RENEG_LIMIT &&
-            tls12.filter((step) => step === 'echo ok').length === done + 1 &&
-            tls12.at(-1)!.endsWith('connection closed'),
+          `Node client, TLS 1.2, ${RENEGOTIATIONS} renegotiations: the server allows tls.CLIENT_RENEG_LIMIT (${tls.CLIENT_RENEG_LIMIT}), echoing after each, then closes the connection`,
+          // Node 26's client may report the renegotiation past the limit done before the server's
+          // close reaches it (Node 20's reports an error); either way nothing is echoed after it.
+          done <= tls.CLIENT_RENEG_LIMIT + 1 &&
+            tls12.filter((step) => step === 'echo ok').length ===
+              Math.min(done, tls.CLIENT_RENEG_LIMIT) + 1 &&
+            tls12.at(-1)!.endsWith('closed'),
           tls12.join('; '),
         )
         r.check(
