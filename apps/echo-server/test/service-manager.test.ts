@@ -10,6 +10,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '@socketserver/compliance-tests'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CLI, run } from './helpers.js'
 
@@ -73,15 +74,6 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): St
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A port free right now on 127.0.0.1 (systemd-socket-activate cannot bind port 0). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** `systemd-socket-activate ARGS -- node CLI CLI_ARGS`; resolves once it listens (it starts the program at the first client). */
 async function activate(activateArgs: string[], cliArgs: string[], env: NodeJS.ProcessEnv = {}) {

@@ -1,18 +1,9 @@
 import { spawn } from 'node:child_process'
-import net from 'node:net'
+import { freePort } from '@socketserver/compliance-tests'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CLI, cleanup, run, waitFor } from './helpers.js'
 
 afterEach(cleanup)
-
-/** A port free right now on 127.0.0.1 (systemd-socket-activate cannot bind port 0). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 describe('time-server started by systemd-socket-activate', () => {
   it('serves each passed socket as the service it is named after; rdate and nc get answers', async () => {

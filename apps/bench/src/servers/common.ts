@@ -35,6 +35,22 @@ export function rawEchoServer(): net.Server {
   })
 }
 
+/** The raw request-per-connection peer: read one line, write it back, end (no framework). */
+export function answerOneLine(socket: net.Socket): void {
+  let pending: Buffer | undefined
+  const onData = (d: Buffer) => {
+    const data = pending ? Buffer.concat([pending, d]) : d
+    const nl = data.indexOf(10)
+    if (nl < 0) {
+      pending = data
+      return
+    }
+    socket.off('data', onData)
+    socket.end(data.subarray(0, nl + 1))
+  }
+  socket.on('data', onData)
+}
+
 interface Closable {
   serveForever(options?: { pollInterval?: number }): Promise<void>
   shutdownGracefully(options?: { timeout?: number }): Promise<unknown>

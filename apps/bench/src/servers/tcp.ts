@@ -7,7 +7,7 @@ import {
   TCPServer,
   type TCPServerOptions,
 } from '@socketserver/transport-tcp'
-import { BACKLOG, closeRaw, handlers, listenRaw, rawEchoServer, serve } from './common.js'
+import { answerOneLine, BACKLOG, closeRaw, handlers, listenRaw, rawEchoServer, serve } from './common.js'
 import type { RunningServer } from './types.js'
 
 export async function rawNetEcho(host: string): Promise<RunningServer> {
@@ -21,18 +21,7 @@ export async function rawNetLine(host: string): Promise<RunningServer> {
   const server = net.createServer((socket) => {
     socket.setNoDelay(true)
     socket.on('error', () => {})
-    let pending: Buffer | undefined
-    const onData = (d: Buffer) => {
-      const data = pending ? Buffer.concat([pending, d]) : d
-      const nl = data.indexOf(10)
-      if (nl < 0) {
-        pending = data
-        return
-      }
-      socket.off('data', onData)
-      socket.end(data.subarray(0, nl + 1))
-    }
-    socket.on('data', onData)
+    answerOneLine(socket)
   })
   await listenRaw(server, { host, port: 0 })
   return { port: (server.address() as net.AddressInfo).port, close: () => closeRaw(server) }

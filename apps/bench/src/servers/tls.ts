@@ -2,7 +2,7 @@ import type net from 'node:net'
 import tls from 'node:tls'
 import { EventLoopTLSServer, TLSServer } from '@socketserver/transport-tls'
 import { benchTLS } from '../tls.js'
-import { BACKLOG, closeRaw, handlers, listenRaw, serve } from './common.js'
+import { answerOneLine, BACKLOG, closeRaw, handlers, listenRaw, serve } from './common.js'
 import type { RunningServer } from './types.js'
 
 const handlerModule = new URL('./handlers.js', import.meta.url).href
@@ -17,18 +17,7 @@ async function rawTLS(host: string, line: boolean): Promise<RunningServer> {
       socket.on('data', (d) => socket.write(d))
       return
     }
-    let pending: Buffer | undefined
-    const onData = (d: Buffer) => {
-      const data = pending ? Buffer.concat([pending, d]) : d
-      const nl = data.indexOf(10)
-      if (nl < 0) {
-        pending = data
-        return
-      }
-      socket.off('data', onData)
-      socket.end(data.subarray(0, nl + 1))
-    }
-    socket.on('data', onData)
+    answerOneLine(socket)
   })
   await listenRaw(server as net.Server, { host, port: 0 })
   return { port: (server.address() as net.AddressInfo).port, close: () => closeRaw(server as net.Server) }
