@@ -13,6 +13,7 @@ import {
 import {
   applyTLSDetails,
   closeStreamSocket,
+  ignoreSocketError,
   loadHandlerClass,
   receiveHandoff,
 } from '@socketserver/core/transport'
@@ -134,7 +135,7 @@ async function serveConnection(id: number, socket: net.Socket, clientAddress: un
   // A client that sends, then half-closes, still gets its reply (the parent listens the same way).
   socket.allowHalfOpen = true
   post({ t: 'got', id })
-  socket.on('error', () => {}) // surfaced by the handler's reads and writes
+  socket.on('error', ignoreSocketError)
   inFlight.set(id, () => socket.destroy())
   try {
     await runHandler(new Handler!(socket, clientAddress, serverView))

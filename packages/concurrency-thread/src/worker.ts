@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net'
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { RemoteHandlerError, type RequestHandlerClass, runHandler } from '@socketserver/core'
-import { loadHandlerClass, receiveHandoff } from '@socketserver/core/transport'
+import { ignoreSocketError, loadHandlerClass, receiveHandoff } from '@socketserver/core/transport'
 import {
   type FromWorker,
   ownBytes,
@@ -100,7 +100,7 @@ function shutdownSocket(socket: Socket): void {
 
 async function serveSocket(Handler: RequestHandlerClass, id: number, socket: Socket, clientAddress: unknown) {
   transferred.set(id, socket)
-  socket.on('error', () => {}) // surfaced by the handler's reads and writes
+  socket.on('error', ignoreSocketError)
   const error = await run(Handler, socket, clientAddress)
   if (error && !socket.destroyed) {
     // As in Python, handleError runs before the request is shut down: keep it until `release`.

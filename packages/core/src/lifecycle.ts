@@ -20,8 +20,6 @@ abstract class HandlerSteps {
   protected step: number
   protected handler: RequestHandler | undefined
   #handleError: unknown = NO_ERROR // what handle() threw, kept for after finish()
-  #resume: (() => void) | undefined
-  #fault: ((error: unknown) => void) | undefined
   #watched: Promise<unknown> | undefined // an offered promise the step waits for (offerStepPromise)
 
   constructor(handler: RequestHandler | undefined, step: number) {
@@ -53,10 +51,9 @@ abstract class HandlerSteps {
       }
       // COMPLETED_STEP is done already: straight on, with no reaction and no microtask.
       if (result !== COMPLETED_STEP && isPromise(result)) {
-        // Bound methods: smaller than two closures and the context they would share.
-        this.#resume ??= this.#resumed.bind(this)
-        this.#fault ??= this.#failed.bind(this)
-        result.then(this.#resume, this.#fault)
+        // Bound methods: smaller than two closures and the context they would share; made per wait
+        // rather than kept (a request waits once or twice), so an idle request keeps no slot for them.
+        result.then(this.#resumed.bind(this), this.#failed.bind(this))
         return
       }
       this.step = this.step === CUSTOM ? DONE : this.step + 1
@@ -167,6 +164,7 @@ const HANDLE = 2
 const FINISH = 3
 const DONE = 4
 const NO_ERROR = Symbol('no error')
+const ENDED = Symbol('ended')
 
 class PromiseRun extends HandlerSteps {
   #resolve!: () => void
@@ -251,8 +249,8 @@ export class RequestRun extends HandlerSteps implements TrackedRequest, RunningR
   prev: TrackedNode<unknown> | undefined = undefined
   next: TrackedNode<unknown> | undefined = undefined
   readonly #started: number
-  #ended = false
-  #waiter: (() => void) | undefined
+  // Who waits for the end (settled(); only the one-at-a-time mode asks), or ENDED.
+  #waiter: (() => void) | typeof ENDED | undefined
 
   constructor(host: RequestHost, request: unknown, clientAddress: unknown) {
     super(undefined, host.customFinish ? CUSTOM : SETUP)
@@ -264,7 +262,7 @@ export class RequestRun extends HandlerSteps implements TrackedRequest, RunningR
 
   /** `undefined` once the request has ended; until then a promise that resolves when it does. */
   settled(): Promise<void> | undefined {
-    if (this.#ended) return undefined
+    if (this.#waiter === ENDED) return undefined
     return new Promise((resolve) => (this.#waiter = resolve))
   }
 
@@ -291,9 +289,10 @@ export class RequestRun extends HandlerSteps implements TrackedRequest, RunningR
     } catch {
       // already closed
     }
-    this.#ended = true
+    const waiter = this.#waiter
+    this.#waiter = ENDED
     this.#host.end(this, this.#started)
-    this.#waiter?.()
+    if (waiter !== undefined && waiter !== ENDED) waiter()
   }
 }
 

@@ -15,6 +15,14 @@ export interface CloseStreamOptions {
   lingerBytes?: number
 }
 
+/**
+ * The `'error'` listener every accepted stream socket gets: an error must never crash the process,
+ * and it surfaces through the handler's reads and writes. One function for every socket, so that a
+ * reader can take its place while attached (stream-handlers' `SocketReader`) instead of making the
+ * socket's error listeners an array.
+ */
+export function ignoreSocketError(): void {}
+
 /** Default of `lingerBytes`. */
 export const LINGER_BYTES = 1024 * 1024
 

@@ -54,6 +54,7 @@ export {
 export {
   type CloseStreamOptions,
   closeStreamSocket,
+  ignoreSocketError,
   LINGER_BYTES,
   lingeringStreamTransport,
 } from './stream-close.js'

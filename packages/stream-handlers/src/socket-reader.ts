@@ -7,7 +7,13 @@ import {
   ReadLimitError,
   SocketTimeoutError,
 } from '@socketserver/core'
-import { kWatchStep, offerStepPromise, settleStep, type WatchedStep } from '@socketserver/core/transport'
+import {
+  ignoreSocketError,
+  kWatchStep,
+  offerStepPromise,
+  settleStep,
+  type WatchedStep,
+} from '@socketserver/core/transport'
 import { kSocket, type SocketWriter } from './socket-writer.js'
 
 export interface SocketReaderOptions {
@@ -44,6 +50,7 @@ const EOF = 1
 const CLOSED = 2
 const PAUSED = 4
 const DRAINING = 8
+const HOLDS_ERRORS = 16 // took the place of the socket's ignoreSocketError
 
 // The reader that takes a source's events. The listeners are functions shared by every reader
 // that find their reader here: closures per reader were most of an idle connection's cost.
@@ -98,8 +105,8 @@ export class SocketReader implements AsyncIterable<Buffer> {
   // The one read waiting for data (a reader has one consumer: its handler).
   #attempt: Attempt | undefined
   #limit = 0 // the waiting read's limit: read1()'s n, readline()'s line length, read(n)'s n
-  // Settles the waiting read's promise, or copyTo()'s (which resolves with a count).
-  #resolve: ((value: any) => void) | undefined
+  // Settles the waiting read's promise; or is copyTo()'s (which resolves with a count).
+  #resolve: ((value: any) => void) | PendingCopy | undefined
   // The handler step that returned that promise and waits for it with no reaction (offerStepPromise).
   #step: WatchedStep | undefined
   #timer: NodeJS.Timeout | undefined
@@ -132,6 +139,12 @@ export class SocketReader implements AsyncIterable<Buffer> {
     source.on('data', listeners.data)
     source.on('end', listeners.end)
     source.on('close', listeners.end)
+    // A server's socket has core's ignoreSocketError listener (no error may crash the process): the
+    // reader takes its place while attached, rather than make the listeners an array per connection.
+    if (source.listenerCount('error', ignoreSocketError) > 0) {
+      source.off('error', ignoreSocketError)
+      this.#flags |= HOLDS_ERRORS
+    }
     source.on('error', listeners.error)
     source.resume() // also for sockets accepted with pauseOnConnect
   }
@@ -206,7 +219,9 @@ export class SocketReader implements AsyncIterable<Buffer> {
    */
   copyTo(writer: SocketWriter): Promise<number> {
     if (this.#attempt || this.#copy) return Promise.reject(new InvalidStateError(ONE_READ))
-    const promise = this.#promise<number>()
+    const promise = new PendingCopy()
+    this.#resolve = promise
+    offerStepPromise(promise, this)
     this.#copy = writer[kSocket]
     this.#copied = 0
     this.#flags &= ~DRAINING
@@ -273,7 +288,8 @@ export class SocketReader implements AsyncIterable<Buffer> {
     const resolve = this.#resolve!
     const step = this.#step
     this.#resolve = this.#step = undefined
-    resolve(ok ? value : Promise.reject(value))
+    if (resolve instanceof PendingCopy) settleCopy(resolve, ok, value)
+    else resolve(ok ? value : Promise.reject(value))
     if (step !== undefined) settleStep(step, !ok, value)
   }
 
@@ -295,6 +311,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     source.off('end', listeners.end)
     source.off('close', listeners.end)
     source.off('error', listeners.error)
+    if (this.#flags & HOLDS_ERRORS) source.on('error', ignoreSocketError)
     if (source[kReader] === this) source[kReader] = undefined // assigned, not deleted: keeps the socket's shape
     clearTimeout(this.#timer)
     this.#onEnd()
@@ -306,7 +323,7 @@ export class SocketReader implements AsyncIterable<Buffer> {
     this.#limit = limit
     // Nothing buffered, no end, no error, not paused: no read can complete yet (the hot path of a
     // request-response handler, which has taken everything before it asks again).
-    if (this.#length === 0 && this.#flags === 0 && this.#error === undefined && limit > 0) {
+    if (this.#length === 0 && (this.#flags & ~HOLDS_ERRORS) === 0 && this.#error === undefined && limit > 0) {
       this.#attempt = attempt
       if (this.timeout !== null) this.#armTimer(this.timeout)
       return this.#promise<T>()
@@ -502,6 +519,60 @@ export class SocketReader implements AsyncIterable<Buffer> {
     this.#length -= n
     this.#scanned = this.#scanned > n ? this.#scanned - n : 0
     return out
+  }
+}
+
+// Settles a PendingCopy (set in its static block, where its private fields are in reach).
+let settleCopy: (copy: PendingCopy, ok: boolean, value: unknown) => void
+
+/**
+ * What `copyTo()` returns: a promise (`then`, `catch`, `finally`, `await`) whose native promise is
+ * made only when it is used. Returned as it is from `handle()` — `return this.rfile.copyTo(this.wfile)`
+ * — it is never used: the server waits on the reader instead (offerStepPromise), so an idle
+ * connection keeps this object rather than a promise, its resolving functions and their context.
+ */
+class PendingCopy implements Promise<number> {
+  #promise: Promise<number> | undefined
+  #resolve: ((value: unknown) => void) | undefined // while #promise is made and pending
+
+  get [Symbol.toStringTag](): string {
+    return 'Promise'
+  }
+
+  // biome-ignore lint/suspicious/noThenProperty: it is a promise, made when first used
+  then<A = number, B = never>(
+    onfulfilled?: ((value: number) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.#made().then(onfulfilled, onrejected)
+  }
+
+  catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<number | B> {
+    return this.#made().catch(onrejected)
+  }
+
+  finally(onfinally?: (() => void) | null): Promise<number> {
+    return this.#made().finally(onfinally)
+  }
+
+  #made(): Promise<number> {
+    if (this.#promise === undefined) {
+      this.#promise = new Promise<number>(capture)
+      this.#resolve = resolveNext
+      resolveNext = undefined
+    }
+    return this.#promise
+  }
+
+  static {
+    settleCopy = (copy, ok, value) => {
+      const resolve = copy.#resolve
+      copy.#resolve = undefined
+      if (resolve) resolve(ok ? value : Promise.reject(value))
+      // Settled before anyone asked: made now, settled (a failure nobody handles is reported as
+      // an unhandled rejection, as a native promise's would be).
+      else copy.#promise ??= ok ? Promise.resolve(value as number) : Promise.reject(value)
+    }
   }
 }
 

@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import type net from 'node:net'
+import { fileURLToPath } from 'node:url'
 import { LineTooLongError, ReadLimitError, SocketTimeoutError } from '@socketserver/core'
+import { ignoreSocketError } from '@socketserver/core/transport'
 import { SocketReader, StreamRequestHandler } from '@socketserver/stream-handlers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, exchange, serve, until } from './helpers.js'
@@ -321,6 +324,83 @@ describe('rfile.copyTo(wfile)', () => {
     const { port } = await start(ReturnCopy)
     const data = randomBytes(256 * 1024)
     expect((await exchange(port, data)).equals(data)).toBe(true)
+  })
+
+  it('what copyTo() returns is a promise when used: then, catch, finally and await, before or after it settles', async () => {
+    const seen: unknown[] = []
+    class Uses extends StreamRequestHandler {
+      override async handle() {
+        const copy = this.rfile.copyTo(this.wfile)
+        seen.push(Object.prototype.toString.call(copy))
+        const viaFinally = copy.finally(() => seen.push('finally'))
+        seen.push(await copy, await viaFinally, await copy.then((n) => n * 2))
+        // Asked for only after it settled: the same count.
+        seen.push(await copy.catch(() => -1))
+      }
+    }
+    const { port } = await start(Uses)
+    expect((await exchange(port, 'abc')).toString()).toBe('abc')
+    await until(() => seen.length === 6)
+    expect(seen).toEqual(['[object Promise]', 'finally', 3, 3, 6, 3])
+  })
+
+  it('a copy that fails with nobody asking is an unhandled rejection, as a native promise would be', async () => {
+    // In a process of its own: Node's default for an unhandled rejection ends the process.
+    const script = `
+      import net from 'node:net'
+      import { EventLoopTCPServer } from '@socketserver/transport-tcp'
+      import { StreamRequestHandler } from '@socketserver/stream-handlers'
+      class Ignores extends StreamRequestHandler {
+        timeout = 100
+        async handle() {
+          void this.rfile.copyTo(this.wfile) // neither awaited nor returned
+          await new Promise((r) => setTimeout(r, 2000))
+        }
+      }
+      const server = await EventLoopTCPServer.create({ host: '127.0.0.1', port: 0 }, Ignores)
+      void server.serveForever({ pollInterval: 50 })
+      net.connect(server.serverAddress.port, '127.0.0.1').on('error', () => {}) // sends nothing
+      setTimeout(() => process.exit(0), 1500).unref()`
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const [code] = await once(child, 'exit')
+    expect(code).toBe(1)
+    expect(stderr).toMatch(/SOCKSRV_TIMEOUT/)
+  })
+
+  it("the reader takes the place of the socket's error listener while attached, and gives it back", async () => {
+    const counts: Array<[number, number]> = []
+    class Counts extends StreamRequestHandler {
+      override setup() {
+        const socket = this.request
+        counts.push([socket.listenerCount('error'), socket.listenerCount('error', ignoreSocketError)])
+        super.setup()
+        counts.push([socket.listenerCount('error'), socket.listenerCount('error', ignoreSocketError)])
+      }
+      override finish() {
+        super.finish()
+        counts.push([
+          this.request.listenerCount('error'),
+          this.request.listenerCount('error', ignoreSocketError),
+        ])
+      }
+      override handle() {
+        return this.rfile.copyTo(this.wfile)
+      }
+    }
+    const { port } = await start(Counts)
+    expect((await exchange(port, 'x')).toString()).toBe('x')
+    await until(() => counts.length === 3)
+    // Accepted with the transport's one listener; the reader's alone while reading; the transport's again.
+    expect(counts).toEqual([
+      [1, 1],
+      [1, 0],
+      [1, 1],
+    ])
   })
 
   it('readers keep their own buffers: data one connection buffered never shows on another', async () => {

@@ -19,6 +19,7 @@ import {
   type ConnectionStage,
   check,
   closeStreamSocket,
+  ignoreSocketError,
   lingeringStreamTransport,
   listeningDescriptor,
   type OptionTable,
@@ -44,8 +45,6 @@ export interface TCPServerOptions extends BaseServerOptions, EventLoopServerOpti
    */
   proxyProtocol?: ProxyProtocolSetting
 }
-
-const ignore = () => {}
 
 /**
  * Python's `TCPServer`: one request (connection) at a time, in the order they arrive. Use
@@ -147,17 +146,13 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
   }
 
   #onConnection(socket: net.Socket): void {
-    socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
-    const { remoteAddress, remotePort, remoteFamily } = socket
-    if (remoteAddress === undefined || remotePort === undefined) {
+    socket.on('error', ignoreSocketError)
+    const peer = peerAddress(socket)
+    if (peer === undefined) {
       socket.destroy() // the peer was gone before we saw it
       return
     }
-    this.admitRequest(socket, {
-      address: remoteAddress,
-      port: remotePort,
-      family: remoteFamily as 'IPv4' | 'IPv6',
-    })
+    this.admitRequest(socket, peer)
   }
 
   /** Half-closes (FIN once everything written is flushed), then closes: see `closeRequest()`. */
@@ -183,6 +178,20 @@ export class TCPServer extends BaseServer<net.Socket, InetAddress, InetAddress> 
     // close() stops accepting at once; its callback would wait for every open connection.
     if (this.socket?.listening) this.socket.close()
   }
+}
+
+/**
+ * The peer's `{ address, port, family }`, `undefined` once it is gone. It is the object Node keeps
+ * for `remoteAddress` (`_getpeername()`, in every Node this supports; the getters read it): one
+ * object per connection rather than two, an idle connection being what a server has most of.
+ */
+function peerAddress(socket: net.Socket): InetAddress | undefined {
+  const peer = (socket as unknown as { _getpeername?: () => Partial<InetAddress> })._getpeername?.() ?? {
+    address: socket.remoteAddress,
+    port: socket.remotePort,
+    family: socket.remoteFamily as InetAddress['family'],
+  }
+  return peer.address === undefined || peer.port === undefined ? undefined : (peer as InetAddress)
 }
 
 /** The header's source as a client address; a v2 `AF_UNIX` source leaves the connection's own. */

@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto'
 import type net from 'node:net'
 import tls from 'node:tls'
 import { InvalidArgumentError, proxyInfo } from '@socketserver/core'
-import { type ConnectionStage, check, type OptionTable, setProxyInfo } from '@socketserver/core/transport'
+import {
+  type ConnectionStage,
+  check,
+  ignoreSocketError,
+  type OptionTable,
+  setProxyInfo,
+} from '@socketserver/core/transport'
 import { TLSHandshakeError, TLSHandshakeTimeoutError, TLSUnauthorizedError } from './errors.js'
 
 /** What a TLS server adds to its transport's options. */
@@ -32,8 +38,6 @@ type ContextOptions = tls.SecureContextOptions
 // As tls.Server: without a session id context, OpenSSL refuses to resume TLS 1.2 sessions of
 // clients that sent a certificate.
 const SESSION_ID_CONTEXT = createHash('sha1').update(process.argv.join(' ')).digest('hex').slice(0, 32)
-
-const ignore = () => {}
 
 /** Node's addContext() pattern: `*` stands for one label; names compare case-insensitively. */
 function namePattern(hostname: string): RegExp {
@@ -176,7 +180,7 @@ export class TLSTerminator {
         socket.off('close', onClose)
         if (tlsSocket && !error) {
           tlsSocket.allowHalfOpen = true // a client that half-closes after its request still gets the reply
-          tlsSocket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
+          tlsSocket.on('error', ignoreSocketError)
           // What a PROXY header said about the raw connection is the TLS connection's too.
           const proxied = proxyInfo(socket)
           if (proxied) setProxyInfo(tlsSocket, proxied)

@@ -15,6 +15,7 @@ import {
   check,
   checkProxyProtocol,
   closeStreamSocket,
+  ignoreSocketError,
   lingeringStreamTransport,
   listeningDescriptor,
   type OptionTable,
@@ -49,8 +50,6 @@ export interface UnixStreamServerOptions extends UnixServerOptions, EventLoopSer
    */
   proxyProtocol?: ProxyProtocolSetting
 }
-
-const ignore = () => {}
 
 /**
  * Python's `UnixStreamServer`: one connection at a time on a Unix stream socket, in the order they
@@ -204,7 +203,7 @@ export class UnixStreamServer extends BaseServer<net.Socket, string, string> {
   }
 
   #onConnection(socket: net.Socket): void {
-    socket.on('error', ignore) // surfaced by the handler's reads and writes, never as a crash
+    socket.on('error', ignoreSocketError)
     this.admitRequest(socket, socket.remoteAddress ?? '')
   }
 

@@ -26,6 +26,14 @@ const echo = {
     launch: { node: 'eventloop-callback' },
   },
   raw: { id: 'raw-net', label: 'raw node:net', launch: { node: 'raw-net' } },
+  rawAwait: {
+    id: 'raw-net-await',
+    label: "raw node:net + the README's handler shape by hand (for await over chunks, await write)",
+    launch: { node: 'raw-net-await' },
+    note:
+      'The floor of `for await (const line of rfile) await wfile.write(line)` in Node: an async function ' +
+      'per connection over the least iterator (a promise per chunk, no line splitting), no framework.',
+  },
   socket: {
     id: 'eventloop-socket',
     label: 'EventLoopTCPServer + BaseRequestHandler (socket events)',
@@ -58,6 +66,7 @@ export const tcpPingPong: Scenario = {
     echo.lines,
     echo.callback,
     echo.raw,
+    echo.rawAwait,
     echo.pythonThreading,
     {
       id: 'python-forking',
@@ -93,6 +102,7 @@ export const tcpPingPong: Scenario = {
     'eventloop-lines',
     'eventloop-callback',
     'raw-net',
+    'raw-net-await',
     'python-threading',
     'thread-pool',
     'fork-pool',
@@ -117,6 +127,9 @@ export const tcpPingPong: Scenario = {
     { subject: 'eventloop-stream', baseline: 'raw-net', target: 0.95 },
     { subject: 'eventloop-lines', baseline: 'raw-net', target: 0.97 },
     { subject: 'eventloop-callback', baseline: 'raw-net', target: 0.97 },
+    // The line handler against its API's floor: what the framework adds to `for await` itself.
+    { subject: 'eventloop-lines', baseline: 'raw-net-await' },
+    { subject: 'raw-net-await', baseline: 'raw-net' },
     { subject: 'eventloop-stream', baseline: 'python-threading', target: 2 },
     // The limit for Node code against Python: what the target above asks of any Node server.
     { subject: 'raw-net', baseline: 'python-threading' },
@@ -264,12 +277,22 @@ export const idle: Scenario = {
   workload: 'tcp-idle',
   metric: 'bytesPerConnection',
   freshServerPerRound: true,
-  servers: [echo.eventloop, echo.lines, echo.callback, echo.raw, echo.socket, echo.threadPool, echo.forkPool],
+  servers: [
+    echo.eventloop,
+    echo.lines,
+    echo.callback,
+    echo.raw,
+    echo.rawAwait,
+    echo.socket,
+    echo.threadPool,
+    echo.forkPool,
+  ],
   defaultServers: [
     'eventloop-stream',
     'eventloop-lines',
     'eventloop-callback',
     'raw-net',
+    'raw-net-await',
     'thread-pool',
     'fork-pool',
   ],
@@ -280,6 +303,8 @@ export const idle: Scenario = {
     { subject: 'eventloop-stream', baseline: 'raw-net', target: 1.15 },
     { subject: 'eventloop-lines', baseline: 'raw-net', target: 1.15 },
     { subject: 'eventloop-callback', baseline: 'raw-net', target: 1.15 },
+    { subject: 'raw-net-await', baseline: 'raw-net' },
+    { subject: 'eventloop-lines', baseline: 'raw-net-await' },
     // The pools' memory is the whole process tree's (the fork pool's children summed).
     { subject: 'thread-pool', baseline: 'raw-net' },
     { subject: 'fork-pool', baseline: 'raw-net' },

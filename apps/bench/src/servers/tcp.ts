@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import net from 'node:net'
 import { BaseRequestHandler, type RequestHandlerClass } from '@socketserver/core'
 import { serveMetrics } from '@socketserver/metrics'
@@ -25,6 +26,59 @@ export async function rawNetLine(host: string): Promise<RunningServer> {
   })
   await listenRaw(server, { host, port: 0 })
   return { port: (server.address() as net.AddressInfo).port, close: () => closeRaw(server) }
+}
+
+/**
+ * The floor of the README's handler shape in Node: `for await (const line of lines) await write(line)`
+ * written by hand on node:net with no framework, over the least iterator that can serve it (one
+ * pending promise at a time; each chunk taken as one line, as the ping-pong and idle workloads send
+ * them: no line splitting, limits or timeouts). What an async function suspended on a promise per
+ * connection costs by itself, against which the framework's line handler is compared.
+ */
+export async function rawNetAwait(host: string): Promise<RunningServer> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {})
+    void echoLines(socket)
+  })
+  await listenRaw(server, { host, port: 0 })
+  return { port: (server.address() as net.AddressInfo).port, close: () => closeRaw(server) }
+}
+
+async function echoLines(socket: net.Socket): Promise<void> {
+  for await (const line of chunksOf(socket)) {
+    if (!socket.write(line)) await once(socket, 'drain')
+  }
+}
+
+function chunksOf(socket: net.Socket): AsyncIterableIterator<Buffer> {
+  const queued: Buffer[] = []
+  let waiting: ((result: IteratorResult<Buffer>) => void) | undefined
+  let ended = false
+  socket.on('data', (chunk: Buffer) => {
+    if (waiting) {
+      const resolve = waiting
+      waiting = undefined
+      resolve({ value: chunk, done: false })
+    } else queued.push(chunk)
+  })
+  const end = () => {
+    ended = true
+    waiting?.({ value: undefined, done: true })
+    waiting = undefined
+  }
+  socket.on('end', end)
+  socket.on('close', end)
+  return {
+    next() {
+      const chunk = queued.shift()
+      if (chunk) return Promise.resolve({ value: chunk, done: false })
+      if (ended) return Promise.resolve({ value: undefined, done: true })
+      return new Promise((resolve) => (waiting = resolve))
+    },
+    [Symbol.asyncIterator]() {
+      return this
+    },
+  }
 }
 
 /** Echoes a chunk; shared by every connection (`this` is the socket). */
@@ -82,6 +136,7 @@ async function withMetrics(
 export const tcpServers = {
   'raw-net': rawNetEcho,
   'raw-net-line': rawNetLine,
+  'raw-net-await': rawNetAwait,
   'eventloop-stream': async (host: string) =>
     startFramework(EventLoopTCPServer, (await handlers()).StreamEcho, host),
   'eventloop-stream-await': async (host: string) =>
