@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { InvalidStateError } from '@socketserver/core'
 import { kServeRequests, type RequestHost, type RunningRequest } from '@socketserver/core/transport'
+import { checkHandlerOptions } from './handler-options.js'
 
 // The connection a socket belongs to: a property of the socket, so that the listeners can be
 // shared by every connection of a server instead of bound to each.
@@ -40,10 +41,14 @@ export class Connection<Data = unknown, ClientAddress = unknown> implements Runn
 
   /**
    * Closes the connection as the server closes a request (`shutdownRequest()`: FIN after what was
-   * written, then the lingering close). `data()` is not called again.
+   * written, then the lingering close); a second call does nothing. `data()` and `end()` are not
+   * called again.
    */
   end(): void {
-    this.request.off('data', onData)
+    const socket = this.request
+    socket.off('data', onData)
+    socket.off('end', onEnd)
+    if (socket.writableEnded) return // closed already: once is enough
     try {
       this.handler.server.shutdownRequest(this.request)
     } catch {
@@ -64,7 +69,7 @@ export class Connection<Data = unknown, ClientAddress = unknown> implements Runn
 }
 
 /** What a `ConnectionHandler` needs of its server. */
-interface ServerOfHandler {
+export interface ServerOfHandler {
   shutdownRequest(request: unknown): void
 }
 
@@ -110,9 +115,11 @@ export class ConnectionHandler<Data = unknown, Server extends ServerOfHandler = 
     let handler: ConnectionHandler<any, any> | undefined // made at the first connection
     return (request: unknown, clientAddress: unknown): RunningRequest => {
       if (!handler) {
-        handler = new this()
-        ;(handler as { server: unknown }).server = host.server
-        SERVED.set(handler, host)
+        const made = new this()
+        checkHandlerOptions(made) // a subclass's options (LineHandler's), once
+        ;(made as { server: unknown }).server = host.server
+        SERVED.set(made, host)
+        handler = made
       }
       const socket = request as ServedSocket
       const conn = new Connection(handler, socket, clientAddress)
@@ -204,6 +211,7 @@ function ended(host: RequestHost, conn: Connection<any>): void {
 /** A method threw: no more data for it; the error goes to handleError(), then the connection closes. */
 function fail(conn: Connection<any>, error: unknown): void {
   conn.request.off('data', onData)
+  conn.request.off('end', onEnd)
   const host = SERVED.get(conn.handler)!
   host.report(conn.request, conn.clientAddress, error).finally(() => conn.end())
 }

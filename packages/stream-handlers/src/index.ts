@@ -14,6 +14,7 @@ export {
   DatagramWriter,
   MAX_UDP_PAYLOAD,
 } from './datagram-handler.js'
+export { LineHandler } from './line-handler.js'
 export { SocketReader, type SocketReaderOptions } from './socket-reader.js'
 export { SocketWriter, type SocketWriterOptions } from './socket-writer.js'
 export { StreamRequestHandler } from './stream-handler.js'

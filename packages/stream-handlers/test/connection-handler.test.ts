@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process'
 import diagnostics from 'node:diagnostics_channel'
 import { once } from 'node:events'
+import net from 'node:net'
 import { type Connection, ConnectionHandler } from '@socketserver/stream-handlers'
 import { EventLoopTCPServer, TCPServer } from '@socketserver/transport-tcp'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connect, exchange, serve, until } from './helpers.js'
+import { connect, exchange, serve, until, viaNc } from './helpers.js'
 
 class Echo extends ConnectionHandler {
   override data(conn: Connection, chunk: Buffer): void {
@@ -26,13 +26,7 @@ async function started(Handler: typeof ConnectionHandler<any>, errors: unknown[]
 describe('ConnectionHandler', () => {
   it('echoes to nc, which sends, half-closes, and still gets the reply', async () => {
     const { port } = await started(Echo)
-    const nc = spawn('nc', ['-N', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'inherit'] })
-    const out: Buffer[] = []
-    nc.stdout.on('data', (d: Buffer) => out.push(d))
-    nc.stdin.end('hello over nc\n')
-    const [code] = await once(nc, 'close')
-    expect(code).toBe(0)
-    expect(Buffer.concat(out).toString()).toBe('hello over nc\n')
+    expect(await viaNc(port, 'hello over nc\n')).toEqual({ code: 0, reply: 'hello over nc\n' })
   })
 
   it('serves 200 connections at once from one handler instance, each with its own data', async () => {
@@ -67,9 +61,19 @@ describe('ConnectionHandler', () => {
       }
     }
     const errors: unknown[] = []
-    const { port } = await started(Failing, errors)
+    const { port, server } = await started(Failing, errors)
     expect((await exchange(port, 'boom')).length).toBe(0)
-    expect(errors).toHaveLength(1)
+    // A client that half-closes only after the server closed: its FIN calls no end(), which would
+    // close the socket a second time (and report 'write after end').
+    const late = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    late.write('boom')
+    late.resume()
+    await once(late, 'end')
+    late.end('more') // still sending as it half-closes: read and dropped by the server's lingering close
+    await once(late, 'close')
+    await until(() => server.activeRequestCount === 0)
+    expect(errors).toHaveLength(2)
+    expect((errors[1] as Error).message).toBe('handler failed')
     expect((errors[0] as Error).message).toBe('handler failed')
     expect(String(await exchange(port, 'fine'))).toBe('fine')
   })

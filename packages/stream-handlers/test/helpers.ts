@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import net from 'node:net'
 import { EventLoopTCPServer } from '@socketserver/transport-tcp'
 
@@ -44,4 +46,14 @@ export async function until(predicate: () => boolean, ms = 5_000): Promise<void>
     if (Date.now() > deadline) throw new Error('condition not met in time')
     await new Promise((r) => setTimeout(r, 10))
   }
+}
+
+/** Sends `input` with Debian's `nc`, which half-closes after it; resolves with nc's exit code and what it received. */
+export async function viaNc(port: number, input: string): Promise<{ code: number; reply: string }> {
+  const nc = spawn('nc', ['-N', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const out: Buffer[] = []
+  nc.stdout.on('data', (d: Buffer) => out.push(d))
+  nc.stdin.end(input)
+  const [code] = await once(nc, 'close')
+  return { code, reply: Buffer.concat(out).toString() }
 }

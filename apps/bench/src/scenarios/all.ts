@@ -25,6 +25,11 @@ const echo = {
     label: 'EventLoopTCPServer + ConnectionHandler (one handler per server, data callback)',
     launch: { node: 'eventloop-callback' },
   },
+  callbackLines: {
+    id: 'eventloop-callback-lines',
+    label: 'EventLoopTCPServer + LineHandler (one handler per server, line callback)',
+    launch: { node: 'eventloop-callback-lines' },
+  },
   raw: { id: 'raw-net', label: 'raw node:net', launch: { node: 'raw-net' } },
   rawAwait: {
     id: 'raw-net-await',
@@ -57,6 +62,9 @@ const echo = {
   },
 } satisfies Record<string, ServerSpec>
 
+/** The four echo handlers compared with raw node:net: two Python-shaped, two on the callback path. */
+const handlerEchoes = [echo.eventloop.id, echo.lines.id, echo.callback.id, echo.callbackLines.id]
+
 export const tcpPingPong: Scenario = {
   name: 'tcp-pingpong',
   description: 'TCP echo ping-pong on 127.0.0.1: each connection keeps one message in flight',
@@ -65,6 +73,7 @@ export const tcpPingPong: Scenario = {
     echo.eventloop,
     echo.lines,
     echo.callback,
+    echo.callbackLines,
     echo.raw,
     echo.rawAwait,
     echo.pythonThreading,
@@ -98,9 +107,7 @@ export const tcpPingPong: Scenario = {
     },
   ],
   defaultServers: [
-    'eventloop-stream',
-    'eventloop-lines',
-    'eventloop-callback',
+    ...handlerEchoes,
     'raw-net',
     'raw-net-await',
     'python-threading',
@@ -112,9 +119,7 @@ export const tcpPingPong: Scenario = {
     'tcpserver-stream',
   ],
   smokeServers: [
-    'eventloop-stream',
-    'eventloop-lines',
-    'eventloop-callback',
+    ...handlerEchoes,
     'raw-net',
     'python-threading',
     'fork-pool',
@@ -127,6 +132,7 @@ export const tcpPingPong: Scenario = {
     { subject: 'eventloop-stream', baseline: 'raw-net', target: 0.95 },
     { subject: 'eventloop-lines', baseline: 'raw-net', target: 0.97 },
     { subject: 'eventloop-callback', baseline: 'raw-net', target: 0.97 },
+    { subject: 'eventloop-callback-lines', baseline: 'raw-net', target: 0.97 },
     // The line handler against its API's floor: what the framework adds to `for await` itself.
     { subject: 'eventloop-lines', baseline: 'raw-net-await' },
     { subject: 'raw-net-await', baseline: 'raw-net' },
@@ -281,28 +287,22 @@ export const idle: Scenario = {
     echo.eventloop,
     echo.lines,
     echo.callback,
+    echo.callbackLines,
     echo.raw,
     echo.rawAwait,
     echo.socket,
     echo.threadPool,
     echo.forkPool,
   ],
-  defaultServers: [
-    'eventloop-stream',
-    'eventloop-lines',
-    'eventloop-callback',
-    'raw-net',
-    'raw-net-await',
-    'thread-pool',
-    'fork-pool',
-  ],
-  smokeServers: ['eventloop-stream', 'eventloop-lines', 'eventloop-callback', 'raw-net'],
+  defaultServers: [...handlerEchoes, 'raw-net', 'raw-net-await', 'thread-pool', 'fork-pool'],
+  smokeServers: [...handlerEchoes, 'raw-net'],
   full: { rounds: 5, durationMs: 1_000, warmupMs: 0, connections: 10_000, messageSize: 1 },
   smoke: { rounds: 1, durationMs: 1_000, warmupMs: 0, connections: 200, messageSize: 1 },
   comparisons: [
     { subject: 'eventloop-stream', baseline: 'raw-net', target: 1.15 },
     { subject: 'eventloop-lines', baseline: 'raw-net', target: 1.15 },
     { subject: 'eventloop-callback', baseline: 'raw-net', target: 1.15 },
+    { subject: 'eventloop-callback-lines', baseline: 'raw-net', target: 1.15 },
     { subject: 'raw-net-await', baseline: 'raw-net' },
     { subject: 'eventloop-lines', baseline: 'raw-net-await' },
     // The pools' memory is the whole process tree's (the fork pool's children summed).

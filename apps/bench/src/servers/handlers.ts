@@ -1,4 +1,9 @@
-import { type Connection, ConnectionHandler, StreamRequestHandler } from '@socketserver/stream-handlers'
+import {
+  type Connection,
+  ConnectionHandler,
+  LineHandler,
+  StreamRequestHandler,
+} from '@socketserver/stream-handlers'
 import { sha } from '../hash.js'
 
 /**
@@ -18,6 +23,13 @@ export class StreamEcho extends StreamRequestHandler {
 export class CallbackEcho extends ConnectionHandler {
   override data(conn: Connection, chunk: Buffer): void {
     conn.write(chunk)
+  }
+}
+
+/** The README's line echo on the callback path: each line written back as it is cut. */
+export class CallbackLines extends LineHandler {
+  override line(conn: Connection, line: Buffer): void {
+    conn.write(line)
   }
 }
 

@@ -145,6 +145,8 @@ export const tcpServers = {
     startFramework(EventLoopTCPServer, (await handlers()).StreamLines, host),
   'eventloop-callback': async (host: string) =>
     startFramework(EventLoopTCPServer, (await handlers()).CallbackEcho, host),
+  'eventloop-callback-lines': async (host: string) =>
+    startFramework(EventLoopTCPServer, (await handlers()).CallbackLines, host),
   'eventloop-socket': (host: string) => startFramework(EventLoopTCPServer, SocketEcho, host),
   'tcpserver-stream': async (host: string) => startFramework(TCPServer, (await handlers()).StreamEcho, host),
   'eventloop-stream-metrics': async (host: string) =>
