@@ -45,9 +45,13 @@ export async function rawNetAwait(host: string): Promise<RunningServer> {
 }
 
 async function echoLines(socket: net.Socket): Promise<void> {
-  for await (const line of chunksOf(socket)) {
-    if (!socket.write(line)) await once(socket, 'drain')
-  }
+  for await (const line of chunksOf(socket)) await written(socket, line)
+}
+
+const WRITTEN = Promise.resolve()
+/** `wfile.write()` by hand: settled at once when the socket took the data, else at its 'drain'. */
+function written(socket: net.Socket, data: Buffer): Promise<unknown> {
+  return socket.write(data) ? WRITTEN : once(socket, 'drain')
 }
 
 function chunksOf(socket: net.Socket): AsyncIterableIterator<Buffer> {
