@@ -63,6 +63,7 @@ export type {
   ConnectionStage,
   DatagramTransport,
   ReplyTarget,
+  StageCallback,
   StreamTransport,
   Transport,
 } from './transport.js'

@@ -2,7 +2,7 @@ import type net from 'node:net'
 import { addressRanges } from '../access-control.js'
 import { InvalidArgumentError, ProxyTimeoutError, ProxyUntrustedError } from '../errors.js'
 import { check, type OptionSpec } from '../options.js'
-import type { ConnectionStage } from '../transport.js'
+import type { ConnectionStage, StageCallback } from '../transport.js'
 import { type ProxyHeader, ProxyHeaderParser, type ProxyParse, parseProxyHeader } from './parser.js'
 
 /** The `proxyProtocol` option of stream servers, as an object. */
@@ -117,40 +117,28 @@ export function proxyProtocolStage<ClientAddress>(
   )
   return {
     name: 'proxy',
-    admit(socket, original) {
+    admit(socket, original, later) {
       if (trusted && !trusted(addressOf(original))) {
         if (direct) return [socket, original]
         throw new ProxyUntrustedError(addressOf(original))
       }
-      return reads.read(socket, original)
+      reads.read(socket, original, later)
+      return undefined
     },
   }
 }
 
-type Admitted<ClientAddress> = readonly [net.Socket, ClientAddress]
-
-/** A connection reading its header (one object per connection: the parser and what settles it). */
+/** A connection reading its header (one object per connection: the parser and whom to answer). */
 class HeaderRead<ClientAddress> extends ProxyHeaderParser {
-  resolve!: (admitted: Admitted<ClientAddress>) => void
-  reject!: (error: unknown) => void
-
   constructor(
     versions: readonly (1 | 2)[],
     readonly original: ClientAddress,
+    readonly later: StageCallback<net.Socket, ClientAddress>,
     /** When it is cut (`performance.now()`), `Infinity` without `headerTimeout`. */
     readonly deadline: number,
   ) {
     super(versions)
   }
-}
-
-// The executor every header read's promise shares (no closure per connection): it hands the
-// promise's functions to the read being started.
-let starting: HeaderRead<unknown> | undefined
-function capture<A>(resolve: (admitted: Admitted<A>) => void, reject: (error: unknown) => void): void {
-  const read = starting as HeaderRead<A>
-  read.resolve = resolve
-  read.reject = reject
 }
 
 /**
@@ -181,18 +169,17 @@ class HeaderReads<ClientAddress> {
 
   /**
    * Reads a PROXY header off `socket` and puts back the bytes read after it, so the socket is
-   * left as it was accepted (`readableFlowing` null) with the payload first in line.
+   * left as it was accepted (`readableFlowing` null) with the payload first in line; then answers
+   * through `later`, in the 'data' event that completed the header (no promise, no microtask).
    */
-  read(socket: net.Socket, original: ClientAddress): Promise<Admitted<ClientAddress>> {
+  read(socket: net.Socket, original: ClientAddress, later: StageCallback<net.Socket, ClientAddress>): void {
     const { ms } = this
     const read = new HeaderRead(
       this.versions,
       original,
+      later,
       ms === null ? Number.POSITIVE_INFINITY : performance.now() + ms,
     )
-    starting = read as HeaderRead<unknown>
-    const admitted = new Promise<Admitted<ClientAddress>>(capture)
-    starting = undefined
     this.#pending.set(socket, read)
     if (ms !== null) this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, ms / 4)).unref()
     // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
@@ -201,7 +188,6 @@ class HeaderReads<ClientAddress> {
     socket.on('close', this.#onEnd)
     // A pool's server accepts paused (readableFlowing false): 'data' alone would not start it.
     if (socket.readableFlowing === false) socket.resume()
-    return admitted
   }
 
   #data(socket: net.Socket, chunk: Buffer): void {
@@ -228,7 +214,11 @@ class HeaderReads<ClientAddress> {
     // The header object becomes the info: one property more, no copy.
     ;(header as { proxyAddress?: ClientAddress }).proxyAddress = read.original
     infos.set(socket, header as ProxyInfo)
-    read.resolve([socket, header.source ? this.clientAddressOf(header, read.original) : read.original])
+    read.later.admitted(
+      socket,
+      socket,
+      header.source ? this.clientAddressOf(header, read.original) : read.original,
+    )
   }
 
   #end(socket: net.Socket): void {
@@ -245,7 +235,7 @@ class HeaderReads<ClientAddress> {
     this.#pending.delete(socket)
     socket.off('data', this.#onData)
     socket.pause()
-    read.reject(error)
+    read.later.refused(socket, read.original, error)
   }
 
   #sweep(): void {
