@@ -33,6 +33,32 @@ const named: ConnectionStage<net.Socket, InetAddress> = {
   },
 }
 
+// The same protocol, answering through the server's `later` callback instead of a promise (how the
+// PROXY stage answers): `admit` returns undefined, then `admitted` or `refused` once.
+const namedLater: ConnectionStage<net.Socket, InetAddress> = {
+  name: 'named-later',
+  admit(socket, address, later) {
+    let seen = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk])
+      const end = seen.indexOf(10)
+      if (end < 0) return
+      socket.off('data', onData)
+      socket.off('close', onClose)
+      ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
+      const line = seen.subarray(0, end).toString()
+      if (end + 1 < seen.length) socket.unshift(seen.subarray(end + 1))
+      if (!line.startsWith('NAME '))
+        later.refused(socket, address, new InvalidArgumentError(`no name: ${line}`))
+      else later.admitted(socket, socket, { ...address, address: line.slice(5) })
+    }
+    const onClose = () => later.refused(socket, address, new Error('closed before its name'))
+    socket.on('data', onData)
+    socket.once('close', onClose)
+    return undefined
+  },
+}
+
 class Greet extends BaseRequestHandler<net.Socket, InetAddress> {
   override async handle() {
     const [rest] = (await once(this.request, 'data')) as [Buffer]
@@ -95,6 +121,31 @@ describe('connection stages', () => {
     expect(server.refusedConnections.get('SOCKSRV_INVALID_ARGUMENT')).toBe(1)
     expect(published.map((m) => [m.stage, m.error.code])).toEqual([['named', 'SOCKSRV_INVALID_ARGUMENT']])
     expect(logged).toHaveLength(1)
+  })
+
+  it('a stage may answer later through the server callback: admitted, refused, or closed with the server', async () => {
+    class LaterServer extends EventLoopTCPServer {
+      protected override connectionStages() {
+        return [namedLater]
+      }
+    }
+    const server = await LaterServer.create({ host: '127.0.0.1', port: 0 }, Greet)
+    servers.push(server)
+    server.handleRefusal = () => {}
+    void server.serveForever({ pollInterval: 20 })
+    expect(await exchange(server, 'NAME ada\nrest of it')).toBe('hello ada: rest of it')
+    expect(await exchange(server, 'HELLO\n')).toBe('')
+    expect(server.refusedConnections.get('SOCKSRV_INVALID_ARGUMENT')).toBe(1)
+    // One still inside the stage is closed by shutdown, not counted as refused.
+    const socket = net.connect(server.serverAddress.port, '127.0.0.1')
+    socket.on('error', () => {})
+    await once(socket, 'connect')
+    socket.write('NAME (never ends')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const closed = once(socket, 'close')
+    await server.shutdownGracefully({ timeout: 1_000 })
+    await closed
+    expect([...server.refusedConnections]).toEqual([['SOCKSRV_INVALID_ARGUMENT', 1]])
   })
 
   it('the default handleRefusal prints one line a second, then says how many it left out', async () => {
