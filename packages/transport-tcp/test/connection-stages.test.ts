@@ -87,6 +87,18 @@ async function exchange(server: TCPServer, send: string): Promise<string> {
   return Buffer.concat(chunks).toString()
 }
 
+/** Connects, sends the start of a name line that never ends, then shuts the server down; resolves once the client is closed. */
+async function shutdownWithOneInStage(server: TCPServer): Promise<void> {
+  const socket = net.connect(server.serverAddress.port, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write('NAME (never ends')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const closed = once(socket, 'close')
+  await server.shutdownGracefully({ timeout: 1_000 })
+  await closed
+}
+
 describe('connection stages', () => {
   it('run before the request is queued; their address and the bytes after them reach the handler', async () => {
     const server = await NamedServer.create({ host: '127.0.0.1', port: 0 }, Greet)
@@ -137,14 +149,7 @@ describe('connection stages', () => {
     expect(await exchange(server, 'HELLO\n')).toBe('')
     expect(server.refusedConnections.get('SOCKSRV_INVALID_ARGUMENT')).toBe(1)
     // One still inside the stage is closed by shutdown, not counted as refused.
-    const socket = net.connect(server.serverAddress.port, '127.0.0.1')
-    socket.on('error', () => {})
-    await once(socket, 'connect')
-    socket.write('NAME (never ends')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    const closed = once(socket, 'close')
-    await server.shutdownGracefully({ timeout: 1_000 })
-    await closed
+    await shutdownWithOneInStage(server)
     expect([...server.refusedConnections]).toEqual([['SOCKSRV_INVALID_ARGUMENT', 1]])
   })
 
@@ -170,14 +175,7 @@ describe('connection stages', () => {
   it('serverClose() closes connections still inside a stage, without counting them as refused', async () => {
     const server = await NamedServer.create({ host: '127.0.0.1', port: 0 }, Greet)
     void server.serveForever({ pollInterval: 20 })
-    const socket = net.connect(server.serverAddress.port, '127.0.0.1')
-    socket.on('error', () => {})
-    await once(socket, 'connect')
-    socket.write('NAME (never ends')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    const closed = once(socket, 'close')
-    await server.shutdownGracefully({ timeout: 1_000 })
-    await closed
+    await shutdownWithOneInStage(server)
     expect(server.refusedConnections.size).toBe(0)
   })
 })
