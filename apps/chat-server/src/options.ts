@@ -6,7 +6,10 @@ import {
   MAX_TIMER_MS,
   type MetricsAddress,
   metricsAddress,
+  PROXY_ARGS,
+  PROXY_USAGE,
   parseArgv,
+  proxyProtocolSetting,
   TLS_ARGS,
   TLS_USAGE,
   tlsFiles,
@@ -76,10 +79,7 @@ ${choiceList(CHAT_MODES)}
                            signal exits at once. Default: ${DEFAULT_DRAIN_TIMEOUT}
   --metrics <host:port>    Serve Prometheus metrics on http://HOST:PORT/metrics (IPv6 as
                            [::1]:9464; port 0 picks a free one). Default: off
-  --proxy-protocol         Behind a load balancer (HAProxy send-proxy/send-proxy-v2): read a PROXY
-                           protocol header on every connection, to see users' real addresses.
-  --trusted-proxies <list> Comma-separated addresses/CIDRs a header is accepted from (implies
-                           --proxy-protocol); other clients are refused.
+${PROXY_USAGE}
   -h, --help               Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}    (or point an IRC client at ${DEFAULT_HOST}/${DEFAULT_IRC_PORT})
@@ -105,8 +105,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     'idle-timeout': { type: 'string' },
     'drain-timeout': { type: 'string' },
     metrics: { type: 'string' },
-    'proxy-protocol': { type: 'boolean' },
-    'trusted-proxies': { type: 'string' },
+    ...PROXY_ARGS,
   })
   const mode: ChatMode = choice('--mode', values.mode, 'event-loop', CHAT_MODES)
   const bus = values.bus ?? 'memory'
@@ -150,8 +149,6 @@ export function parseCliArgs(argv: string[]): CliOptions {
     idleTimeout: idleTimeout === 0 ? null : idleTimeout,
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
     metrics: metricsAddress(values.metrics),
-    proxyProtocol: values['trusted-proxies']
-      ? { trustedProxies: values['trusted-proxies'].split(',').filter(Boolean) }
-      : values['proxy-protocol'] === true,
+    proxyProtocol: proxyProtocolSetting(values),
   }
 }

@@ -23,6 +23,7 @@ void runCli({
       mode: options.mode,
       idleTimeout: options.idleTimeout,
       tls: options.tls,
+      proxyProtocol: options.proxyProtocol,
     })
     return Object.assign(echo, { fdNames: echo.listeners.map((l) => l.name) })
   },

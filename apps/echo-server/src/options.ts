@@ -6,7 +6,10 @@ import {
   MAX_TIMER_MS,
   type MetricsAddress,
   metricsAddress,
+  PROXY_ARGS,
+  PROXY_USAGE,
   parseArgv,
+  proxyProtocolSetting,
   TLS_ARGS,
   TLS_USAGE,
   tlsFiles,
@@ -37,6 +40,8 @@ export interface CliOptions {
   metrics: MetricsAddress | undefined
   /** `--cert` and `--key`, read: the `tls:` listeners' certificate. */
   tls: TlsOptions | undefined
+  /** `--proxy-protocol` / `--trusted-proxies`: the TCP and TLS listeners read a PROXY header. */
+  proxyProtocol: boolean | { trustedProxies: string[] }
 }
 
 export const USAGE = `Usage: ${PROGRAM} [options]
@@ -62,6 +67,7 @@ ${choiceList(ECHO_MODES)}
   --metrics <host:port> Serve Prometheus metrics on http://HOST:PORT/metrics (IPv6 as
                         [::1]:9464; port 0 picks a free one). Default: off
 ${TLS_USAGE}
+${PROXY_USAGE}
   -h, --help            Print this help and exit.
 
 Try it: nc ${DEFAULT_HOST} ${DEFAULT_PORT}
@@ -79,6 +85,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     'drain-timeout': { type: 'string' },
     metrics: { type: 'string' },
     ...TLS_ARGS,
+    ...PROXY_ARGS,
   })
   const mode: EchoMode = choice('--mode', values.mode, 'event-loop', ECHO_MODES)
   const host = values.host ?? DEFAULT_HOST
@@ -98,6 +105,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     drainTimeout: integer('--drain-timeout', values['drain-timeout'], DEFAULT_DRAIN_TIMEOUT, MAX_TIMER_MS),
     metrics: metricsAddress(values.metrics),
     tls,
+    proxyProtocol: proxyProtocolSetting(values),
   }
 }
 

@@ -5,6 +5,7 @@ import {
   formatAddress,
   type InetAddress,
   type InheritedSocket,
+  type ProxyProtocolSetting,
 } from '@socketserver/core'
 import {
   defaultChildEnv,
@@ -143,6 +144,12 @@ export interface EchoServerOptions {
   pollInterval?: number
   /** The `tls` option of the `tls` listeners (`key`, `cert`, ...): what `tls.createServer()` takes. */
   tls?: TlsOptions
+  /**
+   * Behind a load balancer: the `tcp` and `tls` listeners read a PROXY protocol header on each
+   * connection (see the TCP server's `proxyProtocol`), so `clientAddress` is the client's own.
+   * Default: `false`.
+   */
+  proxyProtocol?: ProxyProtocolSetting
 }
 
 export interface EchoServer {
@@ -177,6 +184,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     pollInterval,
     udpRateLimit = {},
     tls,
+    proxyProtocol = false,
   } = options
   if (!isEchoMode(mode)) throw new TypeError(`unknown mode ${JSON.stringify(mode)}`)
   if (specs.length === 0) throw new TypeError('at least one listener is needed')
@@ -211,6 +219,9 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
           ...(backlog === undefined ? {} : { requestQueueSize: backlog }),
           ...(spec.inherited && { inherited: spec.inherited }),
           ...(spec.transport === 'tls' ? { tls } : {}),
+          ...((spec.transport === 'tcp' || spec.transport === 'tls') && proxyProtocol !== false
+            ? { proxyProtocol }
+            : {}),
           ...poolOptions,
         },
       )

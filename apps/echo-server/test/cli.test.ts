@@ -10,7 +10,16 @@ describe('echo-server CLI arguments', () => {
     const result = await cli(['--help'])
     expect(result.code).toBe(0)
     const help = result.stdout.toString()
-    for (const option of ['--host', '--port', '--mode', '--idle-timeout', '--drain-timeout', '--help']) {
+    for (const option of [
+      '--host',
+      '--port',
+      '--mode',
+      '--idle-timeout',
+      '--drain-timeout',
+      '--proxy-protocol',
+      '--trusted-proxies',
+      '--help',
+    ]) {
       expect(help).toContain(option)
     }
     for (const fallback of [

@@ -8,6 +8,7 @@ export {
   parseArgv,
   UsageError,
 } from './options.js'
+export { PROXY_ARGS, PROXY_USAGE, proxyProtocolSetting } from './proxy.js'
 export { type BaseCliOptions, type CliApp, type RunningServers, runCli, say } from './run.js'
 export {
   type InheritedListener,

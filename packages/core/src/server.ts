@@ -24,7 +24,7 @@ import { applyOptionTables, check, type OptionTable } from './options.js'
 import { RequestQueue } from './request-queue.js'
 import { RequestTracker, type TrackedNode } from './request-tracker.js'
 import type { InheritedSocket } from './socket-activation.js'
-import type { Admission, ConnectionStage, Transport } from './transport.js'
+import type { Admission, ConnectionStage, StageCallback, Transport } from './transport.js'
 
 export type AddressFamily = 'IPv4' | 'IPv6' | 'Unix'
 export type SocketType = 'stream' | 'dgram'
@@ -153,8 +153,23 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
   // A handler class that serves its requests itself (stream-handlers' ConnectionHandler).
   readonly #serveRequest: RequestServer | undefined
   #stages: readonly ConnectionStage<Request, ClientAddress>[] | undefined
-  // Connections inside a stage: not requests yet, but serverClose() closes them.
-  readonly #admitting = new Set<Request>()
+  // Connections inside a stage (and the stage's index): not requests yet, but serverClose() closes them.
+  readonly #admitting = new Map<Request, number>()
+  // What a stage that answers later calls (one object per server, no closure per connection).
+  readonly #later: StageCallback<Request, ClientAddress> = {
+    admitted: (request, next, clientAddress) => {
+      const at = this.#admitting.get(request)
+      if (at === undefined) return
+      this.#admitting.delete(request)
+      this.#admit(at + 1, next, clientAddress)
+    },
+    refused: (request, clientAddress, error) => {
+      const at = this.#admitting.get(request)
+      if (at === undefined) return
+      this.#admitting.delete(request)
+      this.#refuse(this.#stages![at]!.name, request, clientAddress, error)
+    },
+  }
   readonly #refused = new Map<string, number>()
   #refusalLogAt = 0
   #refusalsUnlogged = 0
@@ -339,11 +354,15 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     const stages = this.#stages!
     for (let i = from; i < stages.length; i++) {
       const stage = stages[i]!
-      let admitted: Admission<Request, ClientAddress> | Promise<Admission<Request, ClientAddress>>
+      let admitted: Admission<Request, ClientAddress> | Promise<Admission<Request, ClientAddress>> | undefined
       try {
-        admitted = stage.admit(request, clientAddress)
+        admitted = stage.admit(request, clientAddress, this.#later)
       } catch (error) {
         this.#refuse(stage.name, request, clientAddress, error)
+        return
+      }
+      if (admitted === undefined) {
+        this.#admitting.set(request, i) // it answers later, through #later
         return
       }
       if (isPromise(admitted)) {
@@ -362,7 +381,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
     admitted: Promise<Admission<Request, ClientAddress>>,
   ): Promise<void> {
     // The stage's own request: the one it resolves with may be another (a TLSSocket).
-    this.#admitting.add(request)
+    this.#admitting.set(request, at)
     let next: Admission<Request, ClientAddress>
     try {
       next = await admitted
@@ -761,7 +780,7 @@ export abstract class BaseServer<Request = unknown, ClientAddress = unknown, Ser
       this.#wakeLoop?.()
     }
     for (const [request] of this.#queue.close()) this.#closeQuietly(request)
-    for (const request of this.#admitting) this.#closeQuietly(request)
+    for (const request of this.#admitting.keys()) this.#closeQuietly(request)
     await this.closeListener()
     if (this.blockOnClose) await Promise.race([this.#active.idle(), this.#gaveUp])
   }

@@ -64,6 +64,7 @@ export type {
   ConnectionStage,
   DatagramTransport,
   ReplyTarget,
+  StageCallback,
   StreamTransport,
   Transport,
 } from './transport.js'

@@ -36,6 +36,18 @@ export type Transport<Request = unknown> = StreamTransport | DatagramTransport<R
 export type Admission<Request = unknown, ClientAddress = unknown> = readonly [Request, ClientAddress]
 
 /**
+ * How a stage that waits for its connection answers without a promise: the server's own object,
+ * shared by its connections, passed to `admit`. Call one of its methods once, after `admit` has
+ * returned, with the request `admit` was given.
+ */
+export interface StageCallback<Request = unknown, ClientAddress = unknown> {
+  /** Passes `next` (the same request or another, such as a `TLSSocket`) and `clientAddress` on. */
+  admitted(request: Request, next: Request, clientAddress: ClientAddress): void
+  /** Refuses the connection (`error`: a coded error), as a throw from `admit` would. */
+  refused(request: Request, clientAddress: ClientAddress, error: unknown): void
+}
+
+/**
  * A step a stream connection takes between accept and the queue, such as reading a PROXY header or
  * completing a TLS handshake. A server lists its stages in `connectionStages()`; they run in order
  * on each connection, off the serve loop, so a slow client never holds the loop up.
@@ -43,8 +55,9 @@ export type Admission<Request = unknown, ClientAddress = unknown> = readonly [Re
  * `admit` answers with the request and client address to pass on (a new socket, such as a
  * `TLSSocket`, or the client's real address), or throws or rejects with a coded error to refuse
  * the connection. A stage that can answer at once returns the pair itself (no promise, no
- * microtask); one that waits for the connection returns a promise of it. Each stage bounds its
- * own time (`handshakeTimeout`, `headerTimeout`).
+ * microtask); one that waits for the connection returns a promise of it, or `undefined` and
+ * answers through `later` (no promise, no microtask: the PROXY header read, once per connection).
+ * Each stage bounds its own time (`handshakeTimeout`, `headerTimeout`).
  */
 export interface ConnectionStage<Request = unknown, ClientAddress = unknown> {
   /** Names the stage in refusals (`socketserver:connection:refused`, `refusedConnections`): `'proxy'`, `'tls'`. */
@@ -52,5 +65,6 @@ export interface ConnectionStage<Request = unknown, ClientAddress = unknown> {
   admit(
     request: Request,
     clientAddress: ClientAddress,
-  ): Admission<Request, ClientAddress> | Promise<Admission<Request, ClientAddress>>
+    later: StageCallback<Request, ClientAddress>,
+  ): Admission<Request, ClientAddress> | Promise<Admission<Request, ClientAddress>> | undefined
 }

@@ -33,6 +33,32 @@ const named: ConnectionStage<net.Socket, InetAddress> = {
   },
 }
 
+// The same protocol, answering through the server's `later` callback instead of a promise (how the
+// PROXY stage answers): `admit` returns undefined, then `admitted` or `refused` once.
+const namedLater: ConnectionStage<net.Socket, InetAddress> = {
+  name: 'named-later',
+  admit(socket, address, later) {
+    let seen = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk])
+      const end = seen.indexOf(10)
+      if (end < 0) return
+      socket.off('data', onData)
+      socket.off('close', onClose)
+      ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
+      const line = seen.subarray(0, end).toString()
+      if (end + 1 < seen.length) socket.unshift(seen.subarray(end + 1))
+      if (!line.startsWith('NAME '))
+        later.refused(socket, address, new InvalidArgumentError(`no name: ${line}`))
+      else later.admitted(socket, socket, { ...address, address: line.slice(5) })
+    }
+    const onClose = () => later.refused(socket, address, new Error('closed before its name'))
+    socket.on('data', onData)
+    socket.once('close', onClose)
+    return undefined
+  },
+}
+
 class Greet extends BaseRequestHandler<net.Socket, InetAddress> {
   override async handle() {
     const [rest] = (await once(this.request, 'data')) as [Buffer]
@@ -59,6 +85,18 @@ async function exchange(server: TCPServer, send: string): Promise<string> {
   socket.write(send)
   await once(socket, 'close')
   return Buffer.concat(chunks).toString()
+}
+
+/** Connects, sends the start of a name line that never ends, then shuts the server down; resolves once the client is closed. */
+async function shutdownWithOneInStage(server: TCPServer): Promise<void> {
+  const socket = net.connect(server.serverAddress.port, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write('NAME (never ends')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const closed = once(socket, 'close')
+  await server.shutdownGracefully({ timeout: 1_000 })
+  await closed
 }
 
 describe('connection stages', () => {
@@ -97,6 +135,24 @@ describe('connection stages', () => {
     expect(logged).toHaveLength(1)
   })
 
+  it('a stage may answer later through the server callback: admitted, refused, or closed with the server', async () => {
+    class LaterServer extends EventLoopTCPServer {
+      protected override connectionStages() {
+        return [namedLater]
+      }
+    }
+    const server = await LaterServer.create({ host: '127.0.0.1', port: 0 }, Greet)
+    servers.push(server)
+    server.handleRefusal = () => {}
+    void server.serveForever({ pollInterval: 20 })
+    expect(await exchange(server, 'NAME ada\nrest of it')).toBe('hello ada: rest of it')
+    expect(await exchange(server, 'HELLO\n')).toBe('')
+    expect(server.refusedConnections.get('SOCKSRV_INVALID_ARGUMENT')).toBe(1)
+    // One still inside the stage is closed by shutdown, not counted as refused.
+    await shutdownWithOneInStage(server)
+    expect([...server.refusedConnections]).toEqual([['SOCKSRV_INVALID_ARGUMENT', 1]])
+  })
+
   it('the default handleRefusal prints one line a second, then says how many it left out', async () => {
     const server = new NamedServer({ host: '127.0.0.1', port: 0 }, Greet, { bindAndActivate: false })
     const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
@@ -119,14 +175,7 @@ describe('connection stages', () => {
   it('serverClose() closes connections still inside a stage, without counting them as refused', async () => {
     const server = await NamedServer.create({ host: '127.0.0.1', port: 0 }, Greet)
     void server.serveForever({ pollInterval: 20 })
-    const socket = net.connect(server.serverAddress.port, '127.0.0.1')
-    socket.on('error', () => {})
-    await once(socket, 'connect')
-    socket.write('NAME (never ends')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    const closed = once(socket, 'close')
-    await server.shutdownGracefully({ timeout: 1_000 })
-    await closed
+    await shutdownWithOneInStage(server)
     expect(server.refusedConnections.size).toBe(0)
   })
 })

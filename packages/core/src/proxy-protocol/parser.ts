@@ -101,6 +101,8 @@ const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d
 const PORT = /^(?:0|[1-9]\d{0,4})$/
 const PRINTABLE = /^[\x21-\x7e]+$/
 const ZERO4 = new Uint8Array(4)
+// The TLV lists of a header that has none: one frozen array, not two new ones per connection.
+const NO_TLVS: readonly ProxyTLV[] = Object.freeze([])
 
 /**
  * An incremental PROXY protocol reader: feed it what the connection reads, in any pieces; it
@@ -200,8 +202,8 @@ export class ProxyHeaderParser {
         transport: family[1],
         source: local ? undefined : v2Endpoint(raw, name, 0),
         destination: local ? undefined : v2Endpoint(raw, name, 1),
-        tlvs: [],
-        application: [],
+        tlvs: NO_TLVS,
+        application: NO_TLVS,
         raw,
       },
       V2_FIXED + block,
@@ -238,7 +240,7 @@ function expectPrefix(bytes: Buffer, prefix: Buffer): void {
 function parseV1Line(line: string, raw: Buffer): ProxyHeader {
   const parts = line.split(' ')
   const proto = parts[1]
-  const base = { version: 1, command: 'PROXY', tlvs: [], application: [], raw } as const
+  const base = { version: 1, command: 'PROXY', tlvs: NO_TLVS, application: NO_TLVS, raw } as const
   // "the receiver must ignore anything presented before the CRLF is found" after UNKNOWN
   if (proto === 'UNKNOWN')
     return { ...base, family: 'unspec', transport: 'unspec', source: undefined, destination: undefined }

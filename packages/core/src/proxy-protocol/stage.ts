@@ -2,7 +2,7 @@ import type net from 'node:net'
 import { addressRanges } from '../access-control.js'
 import { InvalidArgumentError, ProxyTimeoutError, ProxyUntrustedError } from '../errors.js'
 import { check, type OptionSpec } from '../options.js'
-import type { ConnectionStage } from '../transport.js'
+import type { ConnectionStage, StageCallback } from '../transport.js'
 import { type ProxyHeader, ProxyHeaderParser, type ProxyParse, parseProxyHeader } from './parser.js'
 
 /** The `proxyProtocol` option of stream servers, as an object. */
@@ -79,19 +79,24 @@ export function checkProxyProtocol(setting: ProxyProtocolSetting, addressKind: '
   }
 }
 
-const infos = new WeakMap<object, ProxyInfo>()
+// On the connection's socket: its header read while under way, then the info. A property, not a
+// WeakMap: a closed socket outlives the next scavenge (Node's handle holds it), and with it the
+// entries of an ephemeron table, which grows and is rehashed with every connection in between.
+const kProxy = Symbol('socketserver.proxy')
+type Holder = { [kProxy]?: ProxyInfo | HeaderRead<unknown> }
 
 /**
  * The PROXY protocol header `request` (a connection's socket) arrived with, and the proxy's own
  * address; `undefined` when the server reads no header, or served this connection as direct.
  */
 export function proxyInfo<ClientAddress = unknown>(request: object): ProxyInfo<ClientAddress> | undefined {
-  return infos.get(request) as ProxyInfo<ClientAddress> | undefined
+  const held = (request as Holder)[kProxy]
+  return held instanceof HeaderRead ? undefined : (held as ProxyInfo<ClientAddress> | undefined)
 }
 
 /** Records `info` for `request` (a pool that moved the connection to another thread or process). */
 export function setProxyInfo(request: object, info: ProxyInfo): void {
-  infos.set(request, info)
+  ;(request as Holder)[kProxy] = info
 }
 
 /**
@@ -117,40 +122,35 @@ export function proxyProtocolStage<ClientAddress>(
   )
   return {
     name: 'proxy',
-    admit(socket, original) {
+    admit(socket, original, later) {
       if (trusted && !trusted(addressOf(original))) {
         if (direct) return [socket, original]
         throw new ProxyUntrustedError(addressOf(original))
       }
-      return reads.read(socket, original)
+      reads.read(socket, original, later)
+      return undefined
     },
   }
 }
 
-type Admitted<ClientAddress> = readonly [net.Socket, ClientAddress]
-
-/** A connection reading its header (one object per connection: the parser and what settles it). */
+/**
+ * A connection reading its header: the parser, whom to answer, and its place in the stage's list
+ * of pending reads (one object per connection).
+ */
 class HeaderRead<ClientAddress> extends ProxyHeaderParser {
-  resolve!: (admitted: Admitted<ClientAddress>) => void
-  reject!: (error: unknown) => void
+  prev: HeaderRead<ClientAddress> | undefined
+  next: HeaderRead<ClientAddress> | undefined
 
   constructor(
+    readonly socket: net.Socket,
     versions: readonly (1 | 2)[],
     readonly original: ClientAddress,
+    readonly later: StageCallback<net.Socket, ClientAddress>,
     /** When it is cut (`performance.now()`), `Infinity` without `headerTimeout`. */
     readonly deadline: number,
   ) {
     super(versions)
   }
-}
-
-// The executor every header read's promise shares (no closure per connection): it hands the
-// promise's functions to the read being started.
-let starting: HeaderRead<unknown> | undefined
-function capture<A>(resolve: (admitted: Admitted<A>) => void, reject: (error: unknown) => void): void {
-  const read = starting as HeaderRead<A>
-  read.resolve = resolve
-  read.reject = reject
 }
 
 /**
@@ -160,7 +160,8 @@ function capture<A>(resolve: (admitted: Admitted<A>) => void, reject: (error: un
  * proxy-connect scenario). A connection is cut between `ms` and 1.25 × `ms` after it started.
  */
 class HeaderReads<ClientAddress> {
-  readonly #pending = new Map<net.Socket, HeaderRead<ClientAddress>>()
+  // The pending reads, newest first: linked through the reads themselves (no table to grow).
+  #first: HeaderRead<ClientAddress> | undefined
   readonly #onData: (this: net.Socket, chunk: Buffer) => void
   readonly #onEnd: (this: net.Socket) => void
   #timer: NodeJS.Timeout | undefined
@@ -181,31 +182,49 @@ class HeaderReads<ClientAddress> {
 
   /**
    * Reads a PROXY header off `socket` and puts back the bytes read after it, so the socket is
-   * left as it was accepted (`readableFlowing` null) with the payload first in line.
+   * left as it was accepted (`readableFlowing` null) with the payload first in line; then answers
+   * through `later`, in the 'data' event that completed the header (no promise, no microtask).
    */
-  read(socket: net.Socket, original: ClientAddress): Promise<Admitted<ClientAddress>> {
+  read(socket: net.Socket, original: ClientAddress, later: StageCallback<net.Socket, ClientAddress>): void {
     const { ms } = this
     const read = new HeaderRead(
+      socket,
       this.versions,
       original,
+      later,
       ms === null ? Number.POSITIVE_INFINITY : performance.now() + ms,
     )
-    starting = read as HeaderRead<unknown>
-    const admitted = new Promise<Admitted<ClientAddress>>(capture)
-    starting = undefined
-    this.#pending.set(socket, read)
-    if (ms !== null) this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, ms / 4)).unref()
-    // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
+    ;(socket as Holder)[kProxy] = read as HeaderRead<unknown>
+    read.next = this.#first
+    if (read.next) read.next.prev = read
+    this.#first = read
+    if (ms !== null)
+      this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, ms / 4)).unref()
+      // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
+      // Flowing set first, then read(0) starts the handle at once: on('data') would resume() the
+      // socket, a tick later (a pool's server accepts paused: readableFlowing false, started too).
+    ;(socket as { readableFlowing: boolean | null }).readableFlowing = true
     socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
     socket.on('close', this.#onEnd)
-    // A pool's server accepts paused (readableFlowing false): 'data' alone would not start it.
-    if (socket.readableFlowing === false) socket.resume()
-    return admitted
+    socket.read(0)
+  }
+
+  /** The read under way on `socket`, if any. */
+  #pending(socket: net.Socket): HeaderRead<ClientAddress> | undefined {
+    const held = (socket as Holder)[kProxy]
+    return held instanceof HeaderRead ? (held as HeaderRead<ClientAddress>) : undefined
+  }
+
+  #unlink(read: HeaderRead<ClientAddress>): void {
+    if (read.prev) read.prev.next = read.next
+    else this.#first = read.next
+    if (read.next) read.next.prev = read.prev
+    read.prev = read.next = undefined
   }
 
   #data(socket: net.Socket, chunk: Buffer): void {
-    const read = this.#pending.get(socket)
+    const read = this.#pending(socket)
     if (!read) return
     let parsed: ProxyParse | undefined
     try {
@@ -217,7 +236,7 @@ class HeaderReads<ClientAddress> {
     if (!parsed) return
     // 'end' and 'close' stay: removing them costs more than the call each makes, later, to find
     // nothing pending. 'data' must go (a 'data' listener changes how the socket flows).
-    this.#pending.delete(socket)
+    this.#unlink(read)
     socket.off('data', this.#onData)
     // Back to "no reader yet", as accepted: the handler's first 'data' listener or read() starts
     // the flow (Node's setter, which its types leave out). No pause(): flowing null stops the
@@ -227,12 +246,16 @@ class HeaderReads<ClientAddress> {
     const { header } = parsed
     // The header object becomes the info: one property more, no copy.
     ;(header as { proxyAddress?: ClientAddress }).proxyAddress = read.original
-    infos.set(socket, header as ProxyInfo)
-    read.resolve([socket, header.source ? this.clientAddressOf(header, read.original) : read.original])
+    ;(socket as Holder)[kProxy] = header as ProxyInfo
+    read.later.admitted(
+      socket,
+      socket,
+      header.source ? this.clientAddressOf(header, read.original) : read.original,
+    )
   }
 
   #end(socket: net.Socket): void {
-    const read = this.#pending.get(socket)
+    const read = this.#pending(socket)
     if (!read) return
     try {
       read.end()
@@ -242,18 +265,21 @@ class HeaderReads<ClientAddress> {
   }
 
   #fail(socket: net.Socket, read: HeaderRead<ClientAddress>, error: unknown): void {
-    this.#pending.delete(socket)
+    this.#unlink(read)
+    ;(socket as Holder)[kProxy] = undefined
     socket.off('data', this.#onData)
     socket.pause()
-    read.reject(error)
+    read.later.refused(socket, read.original, error)
   }
 
   #sweep(): void {
     const now = performance.now()
-    for (const [socket, read] of this.#pending) {
-      if (read.deadline <= now) this.#fail(socket, read, new ProxyTimeoutError(this.ms ?? 0))
+    for (let read = this.#first; read; ) {
+      const { next } = read // #fail unlinks it
+      if (read.deadline <= now) this.#fail(read.socket, read, new ProxyTimeoutError(this.ms ?? 0))
+      read = next
     }
-    if (this.#pending.size === 0) {
+    if (this.#first === undefined) {
       clearInterval(this.#timer)
       this.#timer = undefined
     }
@@ -276,7 +302,7 @@ export interface ConnectionHandoff {
  * the socket stops reading, so none is read here and lost after the move.
  */
 export function connectionHandoff(socket: net.Socket, movingHandle: boolean): ConnectionHandoff | undefined {
-  const info = infos.get(socket)
+  const info = proxyInfo(socket)
   let head: Buffer | undefined
   if (movingHandle) {
     if (socket.readableLength > 0) head = socket.read() as Buffer
@@ -304,6 +330,6 @@ export function receiveHandoff(request: object, handoff: ConnectionHandoff | und
   }
   if (proxy) {
     const raw = Buffer.from(proxy.header.buffer, proxy.header.byteOffset, proxy.header.byteLength)
-    infos.set(request, { ...parseProxyHeader(raw).header, proxyAddress: proxy.proxyAddress })
+    setProxyInfo(request, { ...parseProxyHeader(raw).header, proxyAddress: proxy.proxyAddress })
   }
 }
