@@ -40,17 +40,13 @@ export class LineHandler<Data = unknown, Server extends ServerOfHandler = any> e
   /** Cuts `chunk` into lines for `line()`; override only to see the raw bytes (then call `super.data()`). */
   override data(conn: Connection<Data>, chunk: Buffer): void {
     const held = PARTIAL.get(conn)
+    let newline = indexOfByte.call(chunk, NEWLINE)
     // One whole line, nothing held: a request-response protocol's usual chunk, handed on as it is.
-    if (held === undefined && chunk[chunk.length - 1] === NEWLINE) {
-      const first = indexOfByte.call(chunk, NEWLINE)
-      if (first === chunk.length - 1) {
-        if (chunk.length > this.maxLineLength) throw new LineTooLongError(this.maxLineLength)
-        this.line(conn, chunk)
-        return
-      }
+    if (held === undefined && newline === chunk.length - 1) {
+      this.#deliver(conn, chunk)
+      return
     }
     let start = 0
-    let newline = indexOfByte.call(chunk, NEWLINE)
     if (held !== undefined) {
       if (newline < 0) {
         this.#hold(conn, Buffer.concat([held, chunk]))

@@ -198,11 +198,12 @@ class HeaderReads<ClientAddress> {
     read.next = this.#first
     if (read.next) read.next.prev = read
     this.#first = read
-    if (ms !== null)
+    if (ms !== null) {
       this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, ms / 4)).unref()
-      // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
-      // Flowing set first, then read(0) starts the handle at once: on('data') would resume() the
-      // socket, a tick later (a pool's server accepts paused: readableFlowing false, started too).
+    }
+    // 'data' (not 'readable'/read()): chunks come straight from the socket, no tick in between.
+    // Flowing set first, then read(0) starts the handle at once: on('data') would resume() the
+    // socket, a tick later (a pool's server accepts paused: readableFlowing false, started too).
     ;(socket as { readableFlowing: boolean | null }).readableFlowing = true
     socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
